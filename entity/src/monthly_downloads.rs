@@ -1,0 +1,17 @@
+//! Authoritative monthly download totals for the months before the hourly table existed.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "monthly_downloads")]
+pub struct Model {
+    /// First day of the month.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub month: Date,
+    pub downloads: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

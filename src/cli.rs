@@ -1,0 +1,107 @@
+//! The command line: `serve` (the default) and the explicit write commands. Only these
+//! commands ever write to a configured database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+
+use crate::db::{self, Access};
+use crate::demo::{self, DemoSpec};
+use crate::settings::Settings;
+use crate::startup::{self, Application};
+
+#[derive(Debug, Parser)]
+#[command(name = "stats-backend", version, about = "arXiv download statistics API")]
+pub struct Cli {
+    /// Directory holding default.toml and <STATS_ENV>.toml.
+    #[arg(long, env = "STATS_CONFIG_DIR", default_value = "config", global = true)]
+    pub config_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default). Without a configured database, an embedded SQLite file
+    /// with demo data is created on first start.
+    Serve,
+    /// Create the tables (and indexes) in the configured database if they are missing.
+    Migrate,
+    /// Write deterministic synthetic demo data into the configured database (creating the
+    /// tables first). Rows already present for the generated hours are replaced.
+    SeedDemo {
+        /// Days of hourly rows, ending with the current hour.
+        #[arg(long)]
+        days: Option<u32>,
+        /// Rows per hour.
+        #[arg(long)]
+        rows_per_hour: Option<u32>,
+        /// Generator seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write only the hourly table, not monthly_downloads and monthly_submissions.
+        #[arg(long)]
+        hourly_only: bool,
+    },
+}
+
+/// Runs a parsed command line; the exit code is 0 on success, 1 on failure, 2 on bad settings.
+pub async fn run(cli: Cli) -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("stats-backend: ignoring .env: {e}");
+    }
+    let settings = match Settings::load(&cli.config_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("stats-backend: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(&settings.log.level)).init();
+    match execute(cli.command.unwrap_or(Command::Serve), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e:#}");
+            eprintln!("stats-backend: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let db = startup::prepare_database(&settings).await?;
+            Application::build(settings, db)?.run_until_stopped().await?;
+            log::info!("stopped");
+        }
+        Command::Migrate => {
+            let db = db::connect(&settings.database_target()?, &settings.database, Access::ReadWrite).await?;
+            db::migrate(&db, &settings.database.table).await?;
+            log::info!("migrations applied");
+        }
+        Command::SeedDemo {
+            days,
+            rows_per_hour,
+            seed,
+            hourly_only,
+        } => {
+            let db = db::connect(&settings.database_target()?, &settings.database, Access::ReadWrite).await?;
+            db::migrate(&db, &settings.database.table).await?;
+            let spec = DemoSpec::ending_at(
+                Utc::now().naive_utc(),
+                days.unwrap_or(settings.demo.days),
+                rows_per_hour.unwrap_or(settings.demo.rows_per_hour).max(1),
+                seed.unwrap_or(settings.demo.seed),
+            );
+            let report = demo::seed(&db, &settings.database.table, spec, !hourly_only).await?;
+            log::info!("seeded {report}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! The connection pool for whichever backend the settings name, and the write path used only by
+//! the explicit commands and the embedded demo database.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::settings::{DatabaseSettings, DatabaseTarget, redact_url};
+
+/// What a connection is for: the service only reads; the commands write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// The URL of a target, as sqlx reads it.
+pub fn target_url(target: &DatabaseTarget) -> String {
+    match target {
+        DatabaseTarget::External(url) => url.clone(),
+        DatabaseTarget::Embedded(path) => sqlite_file_url(path),
+    }
+}
+
+fn sqlite_file_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// Opens a pool. It connects lazily, so the service starts while the database is down and each
+/// query fails after `acquire_timeout` until it is back; nothing needs restarting.
+pub async fn connect(
+    target: &DatabaseTarget,
+    settings: &DatabaseSettings,
+    access: Access,
+) -> Result<DatabaseConnection, DbErr> {
+    let url = target_url(target);
+    let mut opts = ConnectOptions::new(url.clone());
+    opts.max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
+        .connect_lazy(true)
+        .sqlx_logging(settings.log_statements)
+        .sqlx_logging_level(log::LevelFilter::Debug);
+    let statement_timeout = settings.statement_timeout;
+    if url.starts_with("postgres") {
+        opts.statement_timeout(statement_timeout);
+    } else if url.starts_with("mysql") {
+        opts.map_sqlx_mysql_pool_opts(move |pool| {
+            pool.after_connect(move |conn, _meta| {
+                Box::pin(async move { set_mysql_statement_timeout(conn, statement_timeout).await })
+            })
+        });
+    } else if url.starts_with("sqlite") {
+        let read_only = access == Access::ReadOnly && matches!(target, DatabaseTarget::External(_));
+        opts.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+            // WAL lets readers run beside a writer; NORMAL sync is safe under WAL.
+            let o = o.busy_timeout(Duration::from_secs(5));
+            if read_only {
+                o.read_only(true)
+            } else {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+            }
+        });
+        // An in-memory database lives as long as its last connection.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            opts.max_connections(1).idle_timeout(None).max_lifetime(None);
+        }
+    }
+    let db = Database::connect(opts).await?;
+    log::info!(
+        "database: {} ({}), pool of up to {} connections",
+        redact_url(&url),
+        backend_name(db.get_database_backend()),
+        settings.max_connections
+    );
+    Ok(db)
+}
+
+/// MariaDB calls it `max_statement_time` (seconds), MySQL `max_execution_time` (milliseconds,
+/// SELECT only). Whichever the server knows is set; the other is refused and ignored.
+async fn set_mysql_statement_timeout(
+    conn: &mut sea_orm::sqlx::MySqlConnection,
+    timeout: Duration,
+) -> Result<(), sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::{AssertSqlSafe, Executor};
+    // Both values are numbers formatted here, never user input.
+    let mariadb = format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64());
+    if conn.execute(AssertSqlSafe(mariadb)).await.is_err() {
+        let mysql = format!("SET SESSION max_execution_time = {}", timeout.as_millis());
+        conn.execute(AssertSqlSafe(mysql)).await?;
+    }
+    Ok(())
+}
+
+pub fn backend_name(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "PostgreSQL",
+        DbBackend::MySql => "MySQL/MariaDB",
+        DbBackend::Sqlite => "SQLite",
+        _ => "unknown backend",
+    }
+}
+
+/// Whether the database answers, within the pool's acquire timeout.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+/// Runs the migrations (creates the tables if they are missing).
+pub async fn migrate(db: &DatabaseConnection, hourly_table: &str) -> Result<(), DbErr> {
+    use migration::MigratorTraitSelf;
+    migration::Migrator::new(hourly_table).up(db, None).await
+}

@@ -1,0 +1,427 @@
+//! Typed settings, layered as the contract says: built-in defaults < `config/default.toml` <
+//! `config/<STATS_ENV>.toml` < the original's plain variables (`DATABASE_URI`, `DATABASE_URL`,
+//! `PORT`) < `STATS__SECTION__KEY` variables. A `.env` file is read into the environment first.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Deserializer};
+
+/// Everything the service and its commands can be told.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub cors: CorsSettings,
+    pub ops: OpsSettings,
+    pub demo: DemoSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to bind; `0.0.0.0` so that a container is reachable.
+    pub host: String,
+    /// Port to bind (plain `PORT` also sets it); 0 picks a free port, as the tests do.
+    pub port: u16,
+    /// Worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// How long in-flight requests may run on after SIGTERM.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// How long a client may take to send its request head.
+    #[serde(deserialize_with = "duration")]
+    pub client_request_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8080,
+            workers: 0,
+            shutdown_timeout: Duration::from_secs(30),
+            client_request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://`, `mysql://` (or `mariadb://`) or `sqlite://` URL; SQLAlchemy forms such as
+    /// `postgresql+pg8000://` are accepted. Empty: the embedded demo database.
+    pub url: Option<String>,
+    /// Name of the hourly fact table (production arXiv: `hourly_downloads`).
+    pub table: String,
+    /// File of the embedded demo database, used when `url` is empty.
+    pub sqlite_path: PathBuf,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long a request waits for a connection before it fails with 503.
+    #[serde(deserialize_with = "duration")]
+    pub acquire_timeout: Duration,
+    /// Longest a statement may run on the server before it is cancelled.
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+    /// Log every SQL statement (debug level).
+    pub log_statements: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            table: entity::hourly_download_data::DEFAULT_TABLE.into(),
+            sqlite_path: PathBuf::from("stats-demo.sqlite3"),
+            max_connections: 16,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(30),
+            log_statements: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins allowed to read the API from a browser; `*` allows any.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        Self {
+            allowed_origins: vec!["*".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpsSettings {
+    /// Bearer token of the ops endpoints; empty turns them off.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Days of hourly rows the embedded demo database gets, ending at the current hour.
+    pub days: u32,
+    /// Rows per hour in the demo data.
+    pub rows_per_hour: u32,
+    /// Seed of the generator: the same seed gives the same rows for the same hour.
+    pub seed: u64,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            days: 120,
+            rows_per_hour: 1500,
+            seed: 1991,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// env_logger filter used when `RUST_LOG` is not set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+/// A setting that cannot be used; the message names the key and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("invalid setting {key} = {value:?}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Where the database lives, decided once from `database.url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A database somebody else owns: the service only reads it.
+    External(String),
+    /// The embedded demo file: created, migrated and filled on first start.
+    Embedded(PathBuf),
+}
+
+impl Settings {
+    /// Reads `config_dir`, the process environment and `.env` (already loaded by the caller).
+    pub fn load(config_dir: &Path) -> Result<Self, SettingsError> {
+        Self::load_from(config_dir, std::env::vars().collect())
+    }
+
+    /// The same as [`Settings::load`] with an explicit environment, for tests.
+    pub fn load_from(config_dir: &Path, env: HashMap<String, String>) -> Result<Self, SettingsError> {
+        let profile = env.get("STATS_ENV").filter(|p| !p.is_empty());
+        let mut builder = Config::builder().add_source(
+            File::from(config_dir.join("default.toml"))
+                .format(FileFormat::Toml)
+                .required(false),
+        );
+        if let Some(profile) = profile {
+            let path = config_dir.join(format!("{profile}.toml"));
+            if !path.exists() {
+                return Err(SettingsError::Invalid {
+                    key: "STATS_ENV",
+                    value: profile.clone(),
+                    reason: format!("no file {}", path.display()),
+                });
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        // The original's plain variables: beaten only by the explicit STATS__ ones.
+        let plain_url = ["DATABASE_URI", "DATABASE_URL"]
+            .iter()
+            .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).cloned());
+        let plain = Config::builder()
+            .set_override_option("database.url", plain_url)?
+            .set_override_option("server.port", env.get("PORT").cloned())?
+            .build()?;
+        let stats_env: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("STATS__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let settings: Settings = builder
+            .add_source(plain)
+            .add_source(
+                Environment::with_prefix("STATS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("cors.allowed_origins")
+                    .try_parsing(true)
+                    .source(Some(stats_env)),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let table = &self.database.table;
+        let valid_ident = !table.is_empty()
+            && table.len() <= 63
+            && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !table.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_ident {
+            return Err(SettingsError::Invalid {
+                key: "database.table",
+                value: table.clone(),
+                reason: "a table name is 1 to 63 ASCII letters, digits or '_', not starting with a digit".into(),
+            });
+        }
+        if self.database.max_connections == 0 {
+            return Err(SettingsError::Invalid {
+                key: "database.max_connections",
+                value: "0".into(),
+                reason: "at least one connection is needed".into(),
+            });
+        }
+        if self.demo.rows_per_hour == 0 {
+            return Err(SettingsError::Invalid {
+                key: "demo.rows_per_hour",
+                value: "0".into(),
+                reason: "at least one row per hour".into(),
+            });
+        }
+        self.database_target()?;
+        Ok(())
+    }
+
+    /// The database to use, with SQLAlchemy driver suffixes dropped.
+    pub fn database_target(&self) -> Result<DatabaseTarget, SettingsError> {
+        match self.database.url.as_deref().map(str::trim) {
+            None | Some("") => Ok(DatabaseTarget::Embedded(self.database.sqlite_path.clone())),
+            Some(url) => normalize_database_url(url).map(DatabaseTarget::External),
+        }
+    }
+
+    /// Ops token, if the ops endpoints are on.
+    pub fn ops_token(&self) -> Option<&str> {
+        self.ops.token.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+/// Accepts the URL forms sqlx knows plus the SQLAlchemy ones of the original
+/// (`postgresql+pg8000://`, `mysql+pymysql://`) and `mariadb://`.
+pub fn normalize_database_url(url: &str) -> Result<String, SettingsError> {
+    let invalid = |reason: String| SettingsError::Invalid {
+        key: "database.url",
+        value: redact_url(url),
+        reason,
+    };
+    let (scheme, rest) = url
+        .split_once(':')
+        .ok_or_else(|| invalid("expected a URL such as postgres://user@host/db".into()))?;
+    let base = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+    let scheme = match base.as_str() {
+        "postgres" | "postgresql" => "postgres",
+        "mysql" | "mariadb" => "mysql",
+        "sqlite" => "sqlite",
+        other => {
+            return Err(invalid(format!(
+                "unsupported scheme '{other}': use postgres, postgresql, mysql, mariadb or sqlite"
+            )));
+        }
+    };
+    Ok(format!("{scheme}:{rest}"))
+}
+
+/// The URL with its password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password only fails for URLs that cannot carry one, which this one does.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+/// A duration given as seconds (`30`, `0.5`) or in words (`"30s"`, `"500ms"`, `"1h"`).
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Float(f64),
+        Text(String),
+    }
+    match Raw::deserialize(de)? {
+        Raw::Int(secs) => Ok(Duration::from_secs(secs)),
+        Raw::Float(secs) => Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom),
+        Raw::Text(text) => match text.trim().parse::<f64>() {
+            Ok(secs) => Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom),
+            Err(_) => humantime::parse_duration(text.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a duration ({e}); write seconds or e.g. \"500ms\", \"30s\", \"1h\""
+                ))
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn load(dir: &Path, pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::load_from(dir, env(pairs))
+    }
+
+    fn repo_config() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    #[test]
+    fn no_configuration_means_the_embedded_database_on_port_8080() {
+        let s = load(Path::new("/nonexistent"), &[]).unwrap();
+        assert_eq!(s.server.port, 8080);
+        assert!(matches!(s.database_target().unwrap(), DatabaseTarget::Embedded(_)));
+        assert_eq!(s.database.table, "hourly_download_data");
+    }
+
+    #[test]
+    fn plain_variables_of_the_original_are_honoured() {
+        let s = load(
+            Path::new("/nonexistent"),
+            &[("DATABASE_URI", "postgresql+pg8000://u:p@db/stats"), ("PORT", "9000")],
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9000);
+        assert_eq!(
+            s.database_target().unwrap(),
+            DatabaseTarget::External("postgres://u:p@db/stats".into())
+        );
+        let s = load(Path::new("/nonexistent"), &[("DATABASE_URL", "mysql+pymysql://r@h/d")]).unwrap();
+        assert_eq!(s.database_target().unwrap(), DatabaseTarget::External("mysql://r@h/d".into()));
+    }
+
+    #[test]
+    fn prefixed_variables_beat_plain_ones_and_files() {
+        let s = load(
+            &repo_config(),
+            &[
+                ("PORT", "9000"),
+                ("STATS__SERVER__PORT", "9100"),
+                ("STATS__DATABASE__TABLE", "hourly_downloads"),
+                ("STATS__DATABASE__ACQUIRE_TIMEOUT", "250ms"),
+                ("STATS__CORS__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 9100);
+        assert_eq!(s.database.table, "hourly_downloads");
+        assert_eq!(s.database.acquire_timeout, Duration::from_millis(250));
+        assert_eq!(s.cors.allowed_origins, vec!["https://a.example", "https://b.example"]);
+    }
+
+    #[test]
+    fn a_bad_setting_names_the_key_and_the_value() {
+        let err = load(Path::new("/nonexistent"), &[("STATS__SERVER__PORT", "eighty")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.port") && err.contains("eighty"), "{err}");
+        let err = load(Path::new("/nonexistent"), &[("STATS__DATABASE__TABLE", "x; drop")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.table") && err.contains("x; drop"), "{err}");
+        let err = load(Path::new("/nonexistent"), &[("DATABASE_URI", "oracle://u:secret@h/d")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url") && err.contains("oracle") && !err.contains("secret"), "{err}");
+        let err = load(Path::new("/nonexistent"), &[("STATS__DATABASE__STATEMENT_TIMEOUT", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("statement_timeout") && err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        let err = load(Path::new("/nonexistent"), &[("STATS__SERVER__PROT", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_config_files_match_the_settings_struct() {
+        for profile in ["", "production", "test"] {
+            let pairs: Vec<(&str, &str)> = if profile.is_empty() { vec![] } else { vec![("STATS_ENV", profile)] };
+            load(&repo_config(), &pairs).unwrap_or_else(|e| panic!("profile {profile:?}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Builds the application (routes, middleware, state), binds the listener and prepares the
+//! database: the embedded demo file is created, migrated and filled; a configured database is
+//! only connected to.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use chrono::{Duration, Utc};
+use sea_orm::DatabaseConnection;
+
+use crate::db::{self, Access};
+use crate::demo::{self, DemoSpec};
+use crate::routes;
+use crate::settings::{CorsSettings, DatabaseTarget, Settings};
+use crate::stats::Stats;
+use crate::stats::repo::Repository;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub stats: Stats,
+    pub settings: Arc<Settings>,
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `server.host:server.port` (port 0: any free port) and builds the server.
+    pub fn build(settings: Settings, db: DatabaseConnection) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            stats: Stats::new(Repository::new(db, settings.database.table.clone())),
+            settings: Arc::new(settings.clone()),
+        });
+        let cors_settings = settings.cors.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(cors(&cors_settings))
+                .wrap(middleware::Logger::new(r#"%a "%r" %s %b %T"#))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        .client_request_timeout(settings.server.client_request_timeout);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        log::info!("listening on {}:{port}", settings.server.host);
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn cors(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "HEAD", "OPTIONS"])
+        .expose_headers(["x-data-as-of", "etag", "x-cache", "x-request-id"])
+        .max_age(3600);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
+/// Connects to the configured database (reading only), or creates and fills the embedded one.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let target = settings.database_target()?;
+    match &target {
+        DatabaseTarget::External(_) => {
+            let db = db::connect(&target, &settings.database, Access::ReadOnly).await?;
+            if let Err(e) = db::ping(&db).await {
+                log::warn!("the database is not answering yet ({e}); data requests get 503 until it does");
+            }
+            Ok(db)
+        }
+        DatabaseTarget::Embedded(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            log::info!("no database configured: using the embedded demo database {}", path.display());
+            let db = db::connect(&target, &settings.database, Access::ReadWrite).await?;
+            db::migrate(&db, &settings.database.table).await?;
+            fill_embedded(&db, settings).await?;
+            Ok(db)
+        }
+    }
+}
+
+/// First start: the whole demo. Later starts: the hours since the last one, so that "today"
+/// always has data. Rows depend only on the seed and the hour, so both give the same rows.
+async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<()> {
+    let table = &settings.database.table;
+    let demo_settings = &settings.demo;
+    let full = DemoSpec::ending_at(Utc::now().naive_utc(), demo_settings.days, demo_settings.rows_per_hour, demo_settings.seed);
+    let newest = Repository::new(db.clone(), table.clone()).newest_hour().await?;
+    let (spec, monthly) = match newest {
+        None => {
+            log::info!(
+                "generating demo data: {} days x {} rows per hour ...",
+                demo_settings.days,
+                demo_settings.rows_per_hour
+            );
+            (full, true)
+        }
+        Some(newest) if newest + Duration::hours(1) < full.to => {
+            let from = (newest + Duration::hours(1)).max(full.from);
+            (DemoSpec { from, ..full }, false)
+        }
+        Some(_) => {
+            log::info!("demo data is up to date");
+            return Ok(());
+        }
+    };
+    let report = demo::seed(db, table, spec, monthly).await?;
+    log::info!("demo data ready: {report}");
+    Ok(())
+}

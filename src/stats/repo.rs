@@ -1,0 +1,126 @@
+//! Runs the statements of [`super::sql`] and decodes their rows into plain values.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult};
+
+use entity::{monthly_downloads, monthly_submissions};
+
+use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
+
+/// One group of an aggregate: dimension values (NULL stays `None`), bucket label, sum.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AggRow {
+    pub dims: [Option<String>; 2],
+    pub bucket: Option<String>,
+    pub value: i64,
+}
+
+/// Read access to the statistics tables.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    db: DatabaseConnection,
+    table: String,
+}
+
+impl Repository {
+    pub fn new(db: DatabaseConnection, table: impl Into<String>) -> Self {
+        Self {
+            db,
+            table: table.into(),
+        }
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
+        let stmt = sql::aggregate(self.backend(), &self.table, q);
+        let rows = self.db.query_all(&stmt).await?;
+        rows.iter()
+            .map(|row| {
+                let mut dims: [Option<String>; 2] = [None, None];
+                for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
+                    *slot = row.try_get::<Option<String>>("", alias)?;
+                }
+                let bucket = match q.time_group {
+                    Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
+                    None => None,
+                };
+                Ok(AggRow {
+                    dims,
+                    bucket,
+                    value: sum_value(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Start of the newest hour with rows, if any.
+    pub async fn newest_hour(&self) -> Result<Option<NaiveDateTime>, DbErr> {
+        let row = self.db.query_one(&sql::newest_hour(&self.table)).await?;
+        match row {
+            Some(row) => row.try_get::<Option<NaiveDateTime>>("", "newest"),
+            None => Ok(None),
+        }
+    }
+
+    /// Every legacy month with its total (NULL counts as 0), oldest first.
+    pub async fn legacy_months(&self) -> Result<Vec<(NaiveDate, i64)>, DbErr> {
+        use monthly_downloads::Column as M;
+        let stmt = Query::select()
+            .from(monthly_downloads::Entity)
+            .column(M::Month)
+            .expr_as(Expr::col(M::Downloads), sea_orm::sea_query::Alias::new("downloads"))
+            .order_by(M::Month, Order::Asc)
+            .to_owned();
+        let rows = self.db.query_all(&stmt).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<NaiveDate>("", "month")?,
+                    r.try_get::<Option<i64>>("", "downloads")?.unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    /// Submissions per month inside `[from, to]` (first days of months), oldest first.
+    pub async fn submission_months(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<(NaiveDate, i64)>, DbErr> {
+        use monthly_submissions::Column as S;
+        let mut stmt = Query::select();
+        stmt.from(monthly_submissions::Entity)
+            .column(S::Month)
+            .column(S::Count)
+            .order_by(S::Month, Order::Asc);
+        if let Some(from) = from {
+            stmt.and_where(Expr::col(S::Month).gte(from));
+        }
+        if let Some(to) = to {
+            stmt.and_where(Expr::col(S::Month).lte(to));
+        }
+        let rows = self.db.query_all(&stmt).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<NaiveDate>("", "month")?,
+                    i64::from(r.try_get::<i32>("", "count")?),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The summed value; a group whose counts are all NULL sums to NULL, which counts as 0.
+fn sum_value(row: &QueryResult) -> Result<i64, DbErr> {
+    Ok(row.try_get::<Option<i64>>("", VALUE_ALIAS)?.unwrap_or(0))
+}

@@ -1,0 +1,367 @@
+//! Result shaping, plain Rust on plain rows: ordering, nesting into parallel arrays,
+//! title-cased countries, labels, the legacy merge and the local-day re-bucketing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::params::{DateRange, Dimension, TimeGroup};
+use super::repo::AggRow;
+
+/// Python's `str.title()`: a cased character after an uncased one is upper-cased, every other
+/// cased character lower-cased (`côte d'ivoire` -> `Côte D'Ivoire`, `3d` -> `3D`).
+pub fn title_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut previous_cased = false;
+    for c in s.chars() {
+        let cased = c.is_uppercase() || c.is_lowercase();
+        if previous_cased {
+            out.extend(c.to_lowercase());
+        } else {
+            out.extend(c.to_uppercase());
+        }
+        previous_cased = cased;
+    }
+    out
+}
+
+/// A dimension value as answers show it.
+pub fn display_value(dimension: Dimension, raw: Option<&str>) -> Option<String> {
+    raw.map(|v| match dimension {
+        Dimension::Country => title_case(v),
+        _ => v.to_string(),
+    })
+}
+
+/// The contract's label for a bucket label of [`super::sql::bucket_expr`].
+pub fn bucket_label(time_group: TimeGroup, raw: &str) -> String {
+    match time_group {
+        TimeGroup::Year | TimeGroup::Day => raw.to_string(),
+        TimeGroup::Month => format!("{raw}-01"),
+        TimeGroup::Hour => match raw.split_once(' ') {
+            Some((day, hour)) => format!("{day}T{hour}:00:00Z"),
+            None => raw.to_string(),
+        },
+    }
+}
+
+/// Start of the UTC hour a `YYYY-MM-DD HH` bucket label names.
+pub fn parse_hour_bucket(raw: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(&format!("{raw}:00:00"), "%Y-%m-%d %H:%M:%S").ok()
+}
+
+/// First day of the month a `YYYY-MM` bucket label names.
+pub fn parse_month_bucket(raw: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").ok()
+}
+
+/// One object of a `get_data` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataGroup {
+    pub dimension: Dimension,
+    pub value: Option<String>,
+    /// Parallel arrays: second dimension values, bucket labels and sums.
+    pub series: Option<Series>,
+    pub data: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub second: Option<(Dimension, Vec<Option<String>>)>,
+    pub times: Option<Vec<String>>,
+    pub data: Vec<i64>,
+}
+
+impl Serialize for DataGroup {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(self.dimension.as_str(), &self.value)?;
+        match &self.series {
+            None => map.serialize_entry("data", &self.data)?,
+            Some(series) => {
+                if let Some((dimension, values)) = &series.second {
+                    map.serialize_entry(dimension.as_str(), values)?;
+                }
+                if let Some(times) = &series.times {
+                    map.serialize_entry("time_group", times)?;
+                }
+                map.serialize_entry("data", &series.data)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Nests aggregate rows into the `get_data` answer: one object per first-dimension value,
+/// ordered by raw value (code point order, NULL first), parallel arrays ordered by the second
+/// value then by time.
+pub fn nest(
+    mut rows: Vec<AggRow>,
+    group_by: Dimension,
+    second: Option<Dimension>,
+    time_group: Option<TimeGroup>,
+) -> Vec<DataGroup> {
+    // Option<String> orders None first and strings by bytes, which for UTF-8 is code point order.
+    rows.sort_unstable();
+    let nested = second.is_some() || time_group.is_some();
+    let mut groups: Vec<DataGroup> = Vec::new();
+    let mut current: Option<Option<String>> = None;
+    for row in rows {
+        let [first, second_value] = row.dims;
+        if current.as_ref() != Some(&first) {
+            groups.push(DataGroup {
+                dimension: group_by,
+                value: display_value(group_by, first.as_deref()),
+                series: nested.then(|| Series {
+                    second: second.map(|d| (d, Vec::new())),
+                    times: time_group.map(|_| Vec::new()),
+                    data: Vec::new(),
+                }),
+                data: 0,
+            });
+            current = Some(first);
+        }
+        let Some(group) = groups.last_mut() else { continue };
+        match &mut group.series {
+            None => group.data += row.value,
+            Some(series) => {
+                if let Some((dimension, values)) = &mut series.second {
+                    values.push(display_value(*dimension, second_value.as_deref()));
+                }
+                if let (Some(times), Some(tg)) = (&mut series.times, time_group) {
+                    times.push(bucket_label(tg, row.bucket.as_deref().unwrap_or_default()));
+                }
+                series.data.push(row.value);
+            }
+        }
+    }
+    groups
+}
+
+/// One entry of `get_global_sum` and `get_submissions`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SumEntry {
+    pub total_sum: i64,
+    pub time_group: String,
+}
+
+/// Time-bucketed totals straight from the hourly table, ascending.
+pub fn sums_from_buckets(rows: Vec<AggRow>, time_group: TimeGroup) -> Vec<SumEntry> {
+    let mut entries: Vec<(String, i64)> = rows
+        .into_iter()
+        .map(|r| (r.bucket.unwrap_or_default(), r.value))
+        .collect();
+    entries.sort_unstable();
+    entries
+        .into_iter()
+        .map(|(raw, total_sum)| SumEntry {
+            total_sum,
+            time_group: bucket_label(time_group, &raw),
+        })
+        .collect()
+}
+
+/// Monthly totals rolled up to `time_group` (`Month` or `Year`), ascending.
+pub fn sums_from_months(months: impl IntoIterator<Item = (NaiveDate, i64)>, time_group: TimeGroup) -> Vec<SumEntry> {
+    let mut periods: BTreeMap<String, i64> = BTreeMap::new();
+    for (month, total) in months {
+        let label = match time_group {
+            TimeGroup::Year => format!("{:04}", month.year()),
+            _ => month.format("%Y-%m-%d").to_string(),
+        };
+        *periods.entry(label).or_default() += total;
+    }
+    periods
+        .into_iter()
+        .map(|(time_group, total_sum)| SumEntry { total_sum, time_group })
+        .collect()
+}
+
+/// The legacy merge: a month in `monthly_downloads` takes its total from there and its hourly
+/// rows are not counted; other months come from the hourly table. `hourly_months` are the
+/// hourly table's monthly totals inside the range; a legacy month counts when its first day is
+/// inside the range.
+pub fn merge_legacy(
+    hourly_months: Vec<AggRow>,
+    legacy: &[(NaiveDate, i64)],
+    range: DateRange,
+    time_group: TimeGroup,
+) -> Vec<SumEntry> {
+    let legacy_months: BTreeSet<NaiveDate> = legacy.iter().map(|(m, _)| *m).collect();
+    let hourly = hourly_months.into_iter().filter_map(|r| {
+        let month = parse_month_bucket(r.bucket.as_deref()?)?;
+        (!legacy_months.contains(&month)).then_some((month, r.value))
+    });
+    let old = legacy.iter().copied().filter(|(m, _)| range.contains(*m));
+    sums_from_months(hourly.chain(old), time_group)
+}
+
+/// One entry of `get_daily_downloads`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DailyEntry {
+    /// Local start hour + 1 (1..=24).
+    pub hour: u32,
+    pub total_primary: i64,
+    /// The bucket's start in local time, ISO 8601 with a `±HH:MM` offset.
+    pub start: String,
+}
+
+/// The UTC hours whose start falls on `date` in `tz`, in order. Whole UTC hours are the buckets,
+/// so half-hour zones get starts at :30, a 23-hour DST day 23 buckets and a 25-hour day 25.
+pub fn local_day_buckets(tz: Tz, date: NaiveDate) -> Vec<DateTime<Utc>> {
+    // Every offset in use lies within ±15 h of UTC, so these hours cover the local day.
+    let Some(midnight) = date.and_hms_opt(0, 0, 0) else {
+        return Vec::new();
+    };
+    let first = midnight.and_utc() - Duration::hours(16);
+    (0..24 + 32)
+        .map(|i| first + Duration::hours(i))
+        .filter(|utc| utc.with_timezone(&tz).date_naive() == date)
+        .collect()
+}
+
+/// Daily entries for the buckets that have started by `now`; `[]` when the day has no rows.
+pub fn daily_entries(
+    tz: Tz,
+    buckets: &[DateTime<Utc>],
+    totals: &HashMap<NaiveDateTime, i64>,
+    now: DateTime<Utc>,
+) -> Vec<DailyEntry> {
+    let has_rows = buckets.iter().any(|b| totals.contains_key(&b.naive_utc()));
+    if !has_rows {
+        return Vec::new();
+    }
+    buckets
+        .iter()
+        .filter(|b| **b <= now)
+        .map(|b| {
+            let local = b.with_timezone(&tz);
+            DailyEntry {
+                hour: local.hour() + 1,
+                total_primary: totals.get(&b.naive_utc()).copied().unwrap_or(0),
+                start: local.to_rfc3339_opts(SecondsFormat::Secs, false),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(d1: Option<&str>, d2: Option<&str>, bucket: Option<&str>, value: i64) -> AggRow {
+        AggRow {
+            dims: [d1.map(Into::into), d2.map(Into::into)],
+            bucket: bucket.map(Into::into),
+            value,
+        }
+    }
+
+    #[test]
+    fn title_case_follows_python() {
+        assert_eq!(title_case("united states"), "United States");
+        assert_eq!(title_case("côte d'ivoire"), "Côte D'Ivoire");
+        assert_eq!(title_case("(unknown country)"), "(Unknown Country)");
+        assert_eq!(title_case("guinea-bissau"), "Guinea-Bissau");
+        assert_eq!(title_case("åland islands"), "Åland Islands");
+        assert_eq!(title_case("3d PRINT"), "3D Print");
+    }
+
+    #[test]
+    fn labels_have_one_format_per_time_group() {
+        assert_eq!(bucket_label(TimeGroup::Year, "2026"), "2026");
+        assert_eq!(bucket_label(TimeGroup::Month, "2026-03"), "2026-03-01");
+        assert_eq!(bucket_label(TimeGroup::Day, "2026-03-08"), "2026-03-08");
+        assert_eq!(bucket_label(TimeGroup::Hour, "2026-03-08 07"), "2026-03-08T07:00:00Z");
+    }
+
+    #[test]
+    fn flat_answer_is_sorted_by_code_point_with_null_first() {
+        let rows = vec![row(Some("cs.AI"), None, None, 3), row(None, None, None, 1), row(Some("astro-ph.CO"), None, None, 2)];
+        let json = serde_json::to_string(&nest(rows, Dimension::Category, None, None)).unwrap();
+        assert_eq!(json, r#"[{"category":null,"data":1},{"category":"astro-ph.CO","data":2},{"category":"cs.AI","data":3}]"#);
+    }
+
+    #[test]
+    fn nested_answer_has_parallel_arrays_ordered_by_second_value_then_time() {
+        let rows = vec![
+            row(Some("germany"), Some("pdf"), Some("2026-04"), 5),
+            row(Some("germany"), Some("html"), Some("2026-04"), 4),
+            row(Some("germany"), Some("pdf"), Some("2026-03"), 6),
+            row(Some("germany"), None, Some("2026-03"), 1),
+        ];
+        let groups = nest(rows, Dimension::Country, Some(Dimension::DownloadType), Some(TimeGroup::Month));
+        let json = serde_json::to_value(&groups).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([{
+                "country": "Germany",
+                "download_type": [null, "html", "pdf", "pdf"],
+                "time_group": ["2026-03-01", "2026-04-01", "2026-03-01", "2026-04-01"],
+                "data": [1, 4, 6, 5]
+            }])
+        );
+    }
+
+    #[test]
+    fn countries_differing_by_case_or_accent_stay_apart() {
+        let rows = vec![row(Some("cote d'ivoire"), None, None, 1), row(Some("côte d'ivoire"), None, None, 2), row(Some("Germany"), None, None, 3), row(Some("germany"), None, None, 4)];
+        let groups = nest(rows, Dimension::Country, None, None);
+        let values: Vec<_> = groups.iter().map(|g| (g.value.clone().unwrap(), g.data)).collect();
+        assert_eq!(values, vec![("Germany".into(), 3), ("Cote D'Ivoire".into(), 1), ("Côte D'Ivoire".into(), 2), ("Germany".into(), 4)]);
+    }
+
+    #[test]
+    fn legacy_months_replace_hourly_months_and_years_add_both() {
+        let d = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+        let legacy = vec![(d(2023, 11), 100), (d(2023, 12), 200)];
+        let hourly = vec![row(None, None, Some("2023-12"), 999), row(None, None, Some("2024-01"), 7)];
+        let months = merge_legacy(hourly.clone(), &legacy, DateRange::default(), TimeGroup::Month);
+        let labels: Vec<_> = months.iter().map(|e| (e.time_group.as_str(), e.total_sum)).collect();
+        assert_eq!(labels, vec![("2023-11-01", 100), ("2023-12-01", 200), ("2024-01-01", 7)]);
+        let years = merge_legacy(hourly, &legacy, DateRange::default(), TimeGroup::Year);
+        let labels: Vec<_> = years.iter().map(|e| (e.time_group.as_str(), e.total_sum)).collect();
+        assert_eq!(labels, vec![("2023", 300), ("2024", 7)]);
+    }
+
+    #[test]
+    fn dst_days_have_23_and_25_buckets_and_half_hour_zones_start_at_30() {
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(local_day_buckets(Tz::America__New_York, date("2026-03-08")).len(), 23);
+        assert_eq!(local_day_buckets(Tz::America__New_York, date("2026-11-01")).len(), 25);
+        assert_eq!(local_day_buckets(Tz::Europe__Berlin, date("2026-03-29")).len(), 23);
+        assert_eq!(local_day_buckets(Tz::Europe__Berlin, date("2026-10-25")).len(), 25);
+        let kolkata = local_day_buckets(Tz::Asia__Kolkata, date("2026-03-10"));
+        assert_eq!(kolkata.len(), 24);
+        let totals: HashMap<_, _> = kolkata.iter().map(|b| (b.naive_utc(), 1)).collect();
+        let entries = daily_entries(Tz::Asia__Kolkata, &kolkata, &totals, Utc::now());
+        assert_eq!(entries[0].start, "2026-03-10T00:30:00+05:30");
+        assert_eq!((entries[0].hour, entries[23].hour), (1, 24));
+        let utc = local_day_buckets(Tz::UTC, date("2026-03-12"));
+        let entries = daily_entries(Tz::UTC, &utc, &totals, Utc::now());
+        assert!(entries.is_empty(), "no rows in the UTC day");
+    }
+
+    #[test]
+    fn the_repeated_hour_of_a_fall_back_day_is_told_apart_by_its_offset() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let buckets = local_day_buckets(Tz::America__New_York, day);
+        let totals: HashMap<_, _> = buckets.iter().map(|b| (b.naive_utc(), 2)).collect();
+        let entries = daily_entries(Tz::America__New_York, &buckets, &totals, Utc::now());
+        let twos: Vec<_> = entries.iter().filter(|e| e.hour == 2).map(|e| e.start.as_str()).collect();
+        assert_eq!(twos, vec!["2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00"]);
+    }
+
+    #[test]
+    fn hours_that_have_not_started_are_absent() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        let buckets = local_day_buckets(Tz::UTC, day);
+        let totals: HashMap<_, _> = buckets.iter().take(3).map(|b| (b.naive_utc(), 5)).collect();
+        let now = buckets[5] + Duration::minutes(10);
+        let entries = daily_entries(Tz::UTC, &buckets, &totals, now);
+        assert_eq!(entries.len(), 6);
+        assert_eq!(entries.iter().map(|e| e.total_primary).collect::<Vec<_>>(), vec![5, 5, 5, 0, 0, 0]);
+    }
+}
