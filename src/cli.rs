@@ -13,10 +13,19 @@ use crate::settings::Settings;
 use crate::startup::{self, Application};
 
 #[derive(Debug, Parser)]
-#[command(name = "stats-backend", version, about = "arXiv download statistics API")]
+#[command(
+    name = "stats-backend",
+    version,
+    about = "arXiv download statistics API"
+)]
 pub struct Cli {
     /// Directory holding default.toml and <STATS_ENV>.toml.
-    #[arg(long, env = "STATS_CONFIG_DIR", default_value = "config", global = true)]
+    #[arg(
+        long,
+        env = "STATS_CONFIG_DIR",
+        default_value = "config",
+        global = true
+    )]
     pub config_dir: PathBuf,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -62,7 +71,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(&settings.log.level)).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(&settings.log.level),
+    )
+    .init();
     match execute(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -77,11 +89,18 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let db = startup::prepare_database(&settings).await?;
-            Application::build(settings, db)?.run_until_stopped().await?;
+            Application::build(settings, db)?
+                .run_until_stopped()
+                .await?;
             log::info!("stopped");
         }
         Command::Migrate => {
-            let db = db::connect(&settings.database_target()?, &settings.database, Access::ReadWrite).await?;
+            let db = db::connect(
+                &settings.database_target()?,
+                &settings.database,
+                Access::ReadWrite,
+            )
+            .await?;
             db::migrate(&db, &settings.database.table).await?;
             log::info!("migrations applied");
         }
@@ -91,7 +110,12 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             seed,
             hourly_only,
         } => {
-            let db = db::connect(&settings.database_target()?, &settings.database, Access::ReadWrite).await?;
+            let db = db::connect(
+                &settings.database_target()?,
+                &settings.database,
+                Access::ReadWrite,
+            )
+            .await?;
             db::migrate(&db, &settings.database.table).await?;
             let spec = DemoSpec::ending_at(
                 Utc::now().naive_utc(),

@@ -67,7 +67,9 @@ pub async fn connect(
         });
         // An in-memory database lives as long as its last connection.
         if url.contains(":memory:") || url.contains("mode=memory") {
-            opts.max_connections(1).idle_timeout(None).max_lifetime(None);
+            opts.max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
         }
     }
     let db = Database::connect(opts).await?;

@@ -22,7 +22,10 @@ pub enum ApiError {
     NotFound(String),
     /// 405: the route exists but not for this method.
     #[error("method {method} not allowed; use {allowed}")]
-    MethodNotAllowed { method: String, allowed: &'static str },
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
     /// 503: the database is unreachable, or it did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -97,7 +100,8 @@ pub fn is_unavailable(err: &DbErr) -> bool {
             Sqlx::Database(db) => {
                 // MariaDB 1969 and MySQL 3024: max statement/execution time exceeded;
                 // 1317: query interrupted (KILL QUERY, shutdown).
-                if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+                if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                {
                     return matches!(my.number(), 1969 | 3024 | 1317 | 1053);
                 }
                 // PostgreSQL 57014 query_canceled (statement_timeout), 57P01..03 shutdown and

@@ -176,7 +176,10 @@ impl Settings {
     }
 
     /// The same as [`Settings::load`] with an explicit environment, for tests.
-    pub fn load_from(config_dir: &Path, env: HashMap<String, String>) -> Result<Self, SettingsError> {
+    pub fn load_from(
+        config_dir: &Path,
+        env: HashMap<String, String>,
+    ) -> Result<Self, SettingsError> {
         let profile = env.get("STATS_ENV").filter(|p| !p.is_empty());
         let mut builder = Config::builder().add_source(
             File::from(config_dir.join("default.toml"))
@@ -280,7 +283,11 @@ pub fn normalize_database_url(url: &str) -> Result<String, SettingsError> {
     let (scheme, rest) = url
         .split_once(':')
         .ok_or_else(|| invalid("expected a URL such as postgres://user@host/db".into()))?;
-    let base = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+    let base = scheme
+        .split('+')
+        .next()
+        .unwrap_or(scheme)
+        .to_ascii_lowercase();
     let scheme = match base.as_str() {
         "postgres" | "postgresql" => "postgres",
         "mysql" | "mariadb" => "mysql",
@@ -335,7 +342,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn load(dir: &Path, pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
@@ -350,7 +360,10 @@ mod tests {
     fn no_configuration_means_the_embedded_database_on_port_8080() {
         let s = load(Path::new("/nonexistent"), &[]).unwrap();
         assert_eq!(s.server.port, 8080);
-        assert!(matches!(s.database_target().unwrap(), DatabaseTarget::Embedded(_)));
+        assert!(matches!(
+            s.database_target().unwrap(),
+            DatabaseTarget::Embedded(_)
+        ));
         assert_eq!(s.database.table, "hourly_download_data");
     }
 
@@ -358,7 +371,10 @@ mod tests {
     fn plain_variables_of_the_original_are_honoured() {
         let s = load(
             Path::new("/nonexistent"),
-            &[("DATABASE_URI", "postgresql+pg8000://u:p@db/stats"), ("PORT", "9000")],
+            &[
+                ("DATABASE_URI", "postgresql+pg8000://u:p@db/stats"),
+                ("PORT", "9000"),
+            ],
         )
         .unwrap();
         assert_eq!(s.server.port, 9000);
@@ -366,8 +382,15 @@ mod tests {
             s.database_target().unwrap(),
             DatabaseTarget::External("postgres://u:p@db/stats".into())
         );
-        let s = load(Path::new("/nonexistent"), &[("DATABASE_URL", "mysql+pymysql://r@h/d")]).unwrap();
-        assert_eq!(s.database_target().unwrap(), DatabaseTarget::External("mysql://r@h/d".into()));
+        let s = load(
+            Path::new("/nonexistent"),
+            &[("DATABASE_URL", "mysql+pymysql://r@h/d")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.database_target().unwrap(),
+            DatabaseTarget::External("mysql://r@h/d".into())
+        );
     }
 
     #[test]
@@ -379,34 +402,64 @@ mod tests {
                 ("STATS__SERVER__PORT", "9100"),
                 ("STATS__DATABASE__TABLE", "hourly_downloads"),
                 ("STATS__DATABASE__ACQUIRE_TIMEOUT", "250ms"),
-                ("STATS__CORS__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+                (
+                    "STATS__CORS__ALLOWED_ORIGINS",
+                    "https://a.example,https://b.example",
+                ),
             ],
         )
         .unwrap();
         assert_eq!(s.server.port, 9100);
         assert_eq!(s.database.table, "hourly_downloads");
         assert_eq!(s.database.acquire_timeout, Duration::from_millis(250));
-        assert_eq!(s.cors.allowed_origins, vec!["https://a.example", "https://b.example"]);
+        assert_eq!(
+            s.cors.allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
     }
 
     #[test]
     fn a_bad_setting_names_the_key_and_the_value() {
-        let err = load(Path::new("/nonexistent"), &[("STATS__SERVER__PORT", "eighty")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("server.port") && err.contains("eighty"), "{err}");
-        let err = load(Path::new("/nonexistent"), &[("STATS__DATABASE__TABLE", "x; drop")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("database.table") && err.contains("x; drop"), "{err}");
-        let err = load(Path::new("/nonexistent"), &[("DATABASE_URI", "oracle://u:secret@h/d")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("database.url") && err.contains("oracle") && !err.contains("secret"), "{err}");
-        let err = load(Path::new("/nonexistent"), &[("STATS__DATABASE__STATEMENT_TIMEOUT", "soon")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("statement_timeout") && err.contains("soon"), "{err}");
+        let err = load(
+            Path::new("/nonexistent"),
+            &[("STATS__SERVER__PORT", "eighty")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("server.port") && err.contains("eighty"),
+            "{err}"
+        );
+        let err = load(
+            Path::new("/nonexistent"),
+            &[("STATS__DATABASE__TABLE", "x; drop")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("database.table") && err.contains("x; drop"),
+            "{err}"
+        );
+        let err = load(
+            Path::new("/nonexistent"),
+            &[("DATABASE_URI", "oracle://u:secret@h/d")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("database.url") && err.contains("oracle") && !err.contains("secret"),
+            "{err}"
+        );
+        let err = load(
+            Path::new("/nonexistent"),
+            &[("STATS__DATABASE__STATEMENT_TIMEOUT", "soon")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("statement_timeout") && err.contains("soon"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -420,7 +473,11 @@ mod tests {
     #[test]
     fn the_shipped_config_files_match_the_settings_struct() {
         for profile in ["", "production", "test"] {
-            let pairs: Vec<(&str, &str)> = if profile.is_empty() { vec![] } else { vec![("STATS_ENV", profile)] };
+            let pairs: Vec<(&str, &str)> = if profile.is_empty() {
+                vec![]
+            } else {
+                vec![("STATS_ENV", profile)]
+            };
             load(&repo_config(), &pairs).unwrap_or_else(|e| panic!("profile {profile:?}: {e}"));
         }
     }

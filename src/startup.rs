@@ -93,7 +93,9 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
         DatabaseTarget::External(_) => {
             let db = db::connect(&target, &settings.database, Access::ReadOnly).await?;
             if let Err(e) = db::ping(&db).await {
-                log::warn!("the database is not answering yet ({e}); data requests get 503 until it does");
+                log::warn!(
+                    "the database is not answering yet ({e}); data requests get 503 until it does"
+                );
             }
             Ok(db)
         }
@@ -101,7 +103,10 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            log::info!("no database configured: using the embedded demo database {}", path.display());
+            log::info!(
+                "no database configured: using the embedded demo database {}",
+                path.display()
+            );
             let db = db::connect(&target, &settings.database, Access::ReadWrite).await?;
             db::migrate(&db, &settings.database.table).await?;
             fill_embedded(&db, settings).await?;
@@ -115,8 +120,15 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
 async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<()> {
     let table = &settings.database.table;
     let demo_settings = &settings.demo;
-    let full = DemoSpec::ending_at(Utc::now().naive_utc(), demo_settings.days, demo_settings.rows_per_hour, demo_settings.seed);
-    let newest = Repository::new(db.clone(), table.clone()).newest_hour().await?;
+    let full = DemoSpec::ending_at(
+        Utc::now().naive_utc(),
+        demo_settings.days,
+        demo_settings.rows_per_hour,
+        demo_settings.seed,
+    );
+    let newest = Repository::new(db.clone(), table.clone())
+        .newest_hour()
+        .await?;
     let (spec, monthly) = match newest {
         None => {
             log::info!(

@@ -242,7 +242,11 @@ pub async fn upsert_monthly_downloads<C: ConnectionTrait>(
         insert
             .into_table(monthly_downloads::Entity)
             .columns([M::Month, M::Downloads])
-            .on_conflict(OnConflict::column(M::Month).update_column(M::Downloads).to_owned());
+            .on_conflict(
+                OnConflict::column(M::Month)
+                    .update_column(M::Downloads)
+                    .to_owned(),
+            );
         for (month, downloads) in chunk {
             insert
                 .values([(*month).into(), (*downloads).into()])
@@ -264,7 +268,11 @@ pub async fn upsert_monthly_submissions<C: ConnectionTrait>(
         insert
             .into_table(monthly_submissions::Entity)
             .columns([S::Month, S::Count])
-            .on_conflict(OnConflict::column(S::Month).update_column(S::Count).to_owned());
+            .on_conflict(
+                OnConflict::column(S::Month)
+                    .update_column(S::Count)
+                    .to_owned(),
+            );
         for (month, count) in chunk {
             insert
                 .values([(*month).into(), (*count).into()])

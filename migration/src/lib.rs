@@ -3,8 +3,8 @@
 //! The hourly table's name is a setting, so the migrator is a value that carries it
 //! ([`MigratorTraitSelf`]) rather than a unit struct.
 
-pub use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::MigratorTraitSelf;
+pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 

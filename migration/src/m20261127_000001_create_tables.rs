@@ -44,9 +44,13 @@ enum MonthlySubmissions {
 /// backends compare exactly already.
 fn text(col: impl IntoIden, len: u32, backend: DatabaseBackend) -> ColumnDef {
     let mut def = ColumnDef::new(col);
-    def.string_len(len);
     if backend == DatabaseBackend::MySql {
-        def.extra("CHARACTER SET utf8mb4 COLLATE utf8mb4_bin");
+        // The character set must follow the type directly, before NULL / NOT NULL.
+        def.custom(Alias::new(format!(
+            "varchar({len}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )));
+    } else {
+        def.string_len(len);
     }
     def
 }
@@ -84,8 +88,17 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(MonthlyDownloads::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(MonthlyDownloads::Month).date().not_null().primary_key())
-                    .col(ColumnDef::new(MonthlyDownloads::Downloads).big_integer().null())
+                    .col(
+                        ColumnDef::new(MonthlyDownloads::Month)
+                            .date()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(MonthlyDownloads::Downloads)
+                            .big_integer()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -94,8 +107,17 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(MonthlySubmissions::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(MonthlySubmissions::Month).date().not_null().primary_key())
-                    .col(ColumnDef::new(MonthlySubmissions::Count).integer().not_null())
+                    .col(
+                        ColumnDef::new(MonthlySubmissions::Month)
+                            .date()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(MonthlySubmissions::Count)
+                            .integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await
@@ -109,7 +131,11 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(MonthlyDownloads::Table).to_owned())
             .await?;
         manager
-            .drop_table(Table::drop().table(Alias::new(&self.hourly_table)).to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new(&self.hourly_table))
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -60,7 +60,11 @@ struct Popularity {
 impl Popularity {
     fn new() -> Result<Self, DbErr> {
         // Zipf-like: the n-th most popular gets 1/n^s of the first.
-        let zipf = |n: usize, s: f64| (0..n).map(|i| 1.0 / ((i + 1) as f64).powf(s)).collect::<Vec<_>>();
+        let zipf = |n: usize, s: f64| {
+            (0..n)
+                .map(|i| 1.0 / ((i + 1) as f64).powf(s))
+                .collect::<Vec<_>>()
+        };
         let category_weight = zipf(CATEGORIES.len(), 0.9);
         let country_weight = zipf(COUNTRIES.len(), 1.1);
         let err = |e: rand::distr::weighted::Error| DbErr::Custom(format!("demo weights: {e}"));
@@ -90,14 +94,20 @@ fn hour_rng(seed: u64, hour: NaiveDateTime) -> ChaCha8Rng {
 }
 
 /// The rows of one hour, at most `rows` distinct (category, country, type) combinations.
-fn rows_for_hour(pop: &Popularity, seed: u64, hour: NaiveDateTime, rows: u32, out: &mut Vec<OwnedRecord>) {
+fn rows_for_hour(
+    pop: &Popularity,
+    seed: u64,
+    hour: NaiveDateTime,
+    rows: u32,
+    out: &mut Vec<OwnedRecord>,
+) {
     let universe = CATEGORIES.len() * COUNTRIES.len() * DOWNLOAD_TYPES.len();
     let wanted = (rows as usize).min(universe);
     let mut rng = hour_rng(seed, hour);
     let mut seen: HashSet<(usize, usize, usize)> = HashSet::with_capacity(wanted * 2);
     let mut picks = Vec::with_capacity(wanted);
     let mut attempts = 0usize;
-    while picks.len() < wanted && attempts < wanted * 50 {
+    while picks.len() < wanted && attempts < wanted * 4 {
         attempts += 1;
         let key = (
             pop.categories.sample(&mut rng),
@@ -125,7 +135,8 @@ fn rows_for_hour(pop: &Popularity, seed: u64, hour: NaiveDateTime, rows: u32, ou
     for (c, k, t) in picks {
         let (category, archive) = CATEGORIES[c];
         let type_share = f64::from(DOWNLOAD_TYPES[t].1) / 80.0;
-        let expected = 60.0 * (pop.category_weight[c] * pop.country_weight[k]).sqrt() * type_share * level;
+        let expected =
+            60.0 * (pop.category_weight[c] * pop.country_weight[k]).sqrt() * type_share * level;
         let primary = (expected * rng.random_range(0.5..1.5)).round() as i32 + 1;
         let cross = (f64::from(primary) * rng.random_range(0.0..0.45)).round() as i32;
         out.push(OwnedRecord {
@@ -221,14 +232,20 @@ fn months_between(first: NaiveDate, last: NaiveDate) -> Vec<NaiveDate> {
     let mut m = first_of_month(first);
     while m <= last {
         out.push(m);
-        m = m.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX);
+        m = m
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(NaiveDate::MAX);
     }
     out
 }
 
 /// Legacy totals from 1994-01 through the month in which the hourly data begins (that month is
 /// then counted from the legacy table alone), growing towards `latest_month_volume`.
-fn legacy_months_before(hourly_start: NaiveDate, latest_month_volume: f64, seed: u64) -> Vec<(NaiveDate, i64)> {
+fn legacy_months_before(
+    hourly_start: NaiveDate,
+    latest_month_volume: f64,
+    seed: u64,
+) -> Vec<(NaiveDate, i64)> {
     let first = NaiveDate::from_ymd_opt(1994, 1, 1).unwrap_or(NaiveDate::MIN);
     let months = months_between(first, hourly_start);
     let n = months.len().max(1) as f64;
@@ -239,7 +256,11 @@ fn legacy_months_before(hourly_start: NaiveDate, latest_month_volume: f64, seed:
         .map(|(i, m)| {
             // About 600-fold growth over three decades, with a summer dip.
             let growth = (-(n - 1.0 - i as f64) / n * 600f64.ln()).exp();
-            let season = if matches!(m.month(), 7 | 8) { 0.85 } else { 1.0 };
+            let season = if matches!(m.month(), 7 | 8) {
+                0.85
+            } else {
+                1.0
+            };
             let v = latest_month_volume * growth * season * rng.random_range(0.92..1.08);
             (m, v.round() as i64)
         })
@@ -278,8 +299,12 @@ mod tests {
         rows_for_hour(&pop, 7, hour("2026-03-08 14:00:00"), 500, &mut a);
         rows_for_hour(&pop, 7, hour("2026-03-08 14:00:00"), 500, &mut b);
         assert_eq!(a.len(), 500);
-        assert!(a.iter().zip(&b).all(|(x, y)| (x.category, x.country, x.primary_count)
-            == (y.category, y.country, y.primary_count)));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| (x.category, x.country, x.primary_count)
+                    == (y.category, y.country, y.primary_count))
+        );
     }
 
     #[test]
@@ -287,11 +312,22 @@ mod tests {
         let pop = Popularity::new().unwrap();
         let mut rows = Vec::new();
         rows_for_hour(&pop, 1, hour("2026-03-09 15:00:00"), 3000, &mut rows);
-        let keys: HashSet<_> = rows.iter().map(|r| (r.category, r.country, r.download_type)).collect();
+        let keys: HashSet<_> = rows
+            .iter()
+            .map(|r| (r.category, r.country, r.download_type))
+            .collect();
         assert_eq!(keys.len(), rows.len());
-        let sum = |t: &str| rows.iter().filter(|r| r.download_type == t).map(|r| r.primary_count as i64).sum::<i64>();
+        let sum = |t: &str| {
+            rows.iter()
+                .filter(|r| r.download_type == t)
+                .map(|r| r.primary_count as i64)
+                .sum::<i64>()
+        };
         assert!(sum("pdf") > sum("html") && sum("html") > sum("src"));
-        assert!(rows.iter().all(|r| r.primary_count > 0 && r.cross_count >= 0));
+        assert!(
+            rows.iter()
+                .all(|r| r.primary_count > 0 && r.cross_count >= 0)
+        );
     }
 
     #[test]
@@ -299,14 +335,23 @@ mod tests {
         let pop = Popularity::new().unwrap();
         let mut rows = Vec::new();
         rows_for_hour(&pop, 1, hour("2026-03-09 15:00:00"), u32::MAX, &mut rows);
-        assert_eq!(rows.len(), CATEGORIES.len() * COUNTRIES.len() * DOWNLOAD_TYPES.len());
+        assert_eq!(
+            rows.len(),
+            CATEGORIES.len() * COUNTRIES.len() * DOWNLOAD_TYPES.len()
+        );
     }
 
     #[test]
     fn legacy_months_run_from_1994_through_the_first_hourly_month() {
         let months = legacy_months_before(NaiveDate::from_ymd_opt(2026, 7, 30).unwrap(), 1e7, 1);
-        assert_eq!(months.first().unwrap().0, NaiveDate::from_ymd_opt(1994, 1, 1).unwrap());
-        assert_eq!(months.last().unwrap().0, NaiveDate::from_ymd_opt(2026, 7, 1).unwrap());
+        assert_eq!(
+            months.first().unwrap().0,
+            NaiveDate::from_ymd_opt(1994, 1, 1).unwrap()
+        );
+        assert_eq!(
+            months.last().unwrap().0,
+            NaiveDate::from_ymd_opt(2026, 7, 1).unwrap()
+        );
         assert!(months.iter().all(|(m, v)| m.day() == 1 && *v > 0));
     }
 }

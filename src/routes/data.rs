@@ -13,19 +13,28 @@ use crate::stats::params::{DailyQuery, DataQuery, GlobalSumQuery, RawParams};
 pub const DATA_AS_OF: &str = "x-data-as-of";
 
 /// Sums grouped by one or two dimensions and optionally a UTC time bucket.
-pub async fn get_data(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_data(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let query = DataQuery::try_from(&RawParams::parse(req.query_string())?)?;
     Ok(respond(state.stats.get_data(&query).await?))
 }
 
 /// Totals per year, month, day or hour, with legacy monthly totals merged in.
-pub async fn get_global_sum(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_global_sum(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let query = GlobalSumQuery::try_from(&RawParams::parse(req.query_string())?)?;
     Ok(respond(state.stats.global_sum(&query).await?))
 }
 
 /// Hourly totals of one local day in any IANA time zone (default: today in UTC).
-pub async fn get_daily_downloads(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_daily_downloads(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let query = DailyQuery::try_from(&RawParams::parse(req.query_string())?)?;
     let now = Utc::now();
     let date = query

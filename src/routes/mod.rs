@@ -14,9 +14,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_only("/readyz", health::readyz))
         .service(get_only("/api/get_data", data::get_data))
         .service(get_only("/api/get_global_sum", data::get_global_sum))
-        .service(get_only("/api/get_daily_downloads", data::get_daily_downloads))
+        .service(get_only(
+            "/api/get_daily_downloads",
+            data::get_daily_downloads,
+        ))
         // The shipped dashboard calls the daily endpoint by this name.
-        .service(get_only("/api/get_todays_downloads", data::get_daily_downloads));
+        .service(get_only(
+            "/api/get_todays_downloads",
+            data::get_daily_downloads,
+        ));
 }
 
 /// A resource answering GET and HEAD; any other method is a JSON 405.

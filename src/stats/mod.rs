@@ -45,8 +45,10 @@ impl Stats {
         &self,
         work: impl Future<Output = Result<T, DbErr>>,
     ) -> Result<Answer, DbErr> {
-        let (value, data_as_of) = futures_util::future::try_join(work, self.repo.newest_hour()).await?;
-        let body = serde_json::to_vec(&value).map_err(|e| DbErr::Custom(format!("serializing the answer: {e}")))?;
+        let (value, data_as_of) =
+            futures_util::future::try_join(work, self.repo.newest_hour()).await?;
+        let body = serde_json::to_vec(&value)
+            .map_err(|e| DbErr::Custom(format!("serializing the answer: {e}")))?;
         Ok(Answer {
             body: Bytes::from(body),
             data_as_of,
@@ -55,7 +57,9 @@ impl Stats {
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, DbErr> {
         let aggregate = Aggregate {
-            dimensions: std::iter::once(q.group_by).chain(q.second_group_by).collect(),
+            dimensions: std::iter::once(q.group_by)
+                .chain(q.second_group_by)
+                .collect(),
             time_group: q.time_group,
             metric: q.metric,
             range: q.range.to_time_range(),
@@ -63,26 +67,39 @@ impl Stats {
         };
         self.answer(async {
             let rows = self.repo.aggregate(&aggregate).await?;
-            Ok(shape::nest(rows, q.group_by, q.second_group_by, q.time_group))
+            Ok(shape::nest(
+                rows,
+                q.group_by,
+                q.second_group_by,
+                q.time_group,
+            ))
         })
         .await
     }
 
     pub async fn global_sum(&self, q: &GlobalSumQuery) -> Result<Answer, DbErr> {
-        let legacy_merge = matches!(q.time_group, TimeGroup::Month | TimeGroup::Year) && q.metric == Metric::Primary;
+        let legacy_merge = matches!(q.time_group, TimeGroup::Month | TimeGroup::Year)
+            && q.metric == Metric::Primary;
         // With the legacy merge, hourly totals are needed per month whatever the period, so
         // that the months the legacy table covers can be left out before years are summed.
         let aggregate = Aggregate {
             dimensions: Vec::new(),
-            time_group: Some(if legacy_merge { TimeGroup::Month } else { q.time_group }),
+            time_group: Some(if legacy_merge {
+                TimeGroup::Month
+            } else {
+                q.time_group
+            }),
             metric: q.metric,
             range: q.range.to_time_range(),
             filters: Vec::new(),
         };
         self.answer(async {
             if legacy_merge {
-                let (hourly, legacy) =
-                    futures_util::future::try_join(self.repo.aggregate(&aggregate), self.repo.legacy_months()).await?;
+                let (hourly, legacy) = futures_util::future::try_join(
+                    self.repo.aggregate(&aggregate),
+                    self.repo.legacy_months(),
+                )
+                .await?;
                 Ok(shape::merge_legacy(hourly, &legacy, q.range, q.time_group))
             } else {
                 let rows = self.repo.aggregate(&aggregate).await?;
@@ -93,11 +110,18 @@ impl Stats {
     }
 
     /// Hourly totals of the local day `date` in `tz`; `now` decides which hours have started.
-    pub async fn daily(&self, tz: Tz, date: NaiveDate, now: DateTime<Utc>) -> Result<Answer, DbErr> {
+    pub async fn daily(
+        &self,
+        tz: Tz,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, DbErr> {
         let buckets = shape::local_day_buckets(tz, date);
         let range = TimeRange {
             from: buckets.first().map(|b| b.naive_utc()),
-            to: buckets.last().map(|b| b.naive_utc() + chrono::Duration::hours(1)),
+            to: buckets
+                .last()
+                .map(|b| b.naive_utc() + chrono::Duration::hours(1)),
         };
         let aggregate = Aggregate {
             dimensions: Vec::new(),

@@ -276,7 +276,10 @@ impl Filter {
                 "parameter {name}: at most {MAX_FILTER_VALUES} values"
             )));
         }
-        if let Some(long) = values.iter().find(|v| v.chars().count() > MAX_FILTER_VALUE_LEN) {
+        if let Some(long) = values
+            .iter()
+            .find(|v| v.chars().count() > MAX_FILTER_VALUE_LEN)
+        {
             return Err(ApiError::bad_request(format!(
                 "parameter {name}: value {} is longer than {MAX_FILTER_VALUE_LEN} characters",
                 shorten(long)
@@ -313,7 +316,8 @@ impl TryFrom<&RawParams> for DataQuery {
         Model::parse(p, true)?;
         let group_by = Dimension::from_wire(p.required("group_by", Dimension::ALLOWED)?)
             .ok_or_else(|| invalid_from(p, "group_by", Dimension::ALLOWED))?;
-        let second_group_by = p.parse_with("second_group_by", Dimension::from_wire, Dimension::ALLOWED)?;
+        let second_group_by =
+            p.parse_with("second_group_by", Dimension::from_wire, Dimension::ALLOWED)?;
         if second_group_by == Some(group_by) {
             return Err(ApiError::bad_request(format!(
                 "parameter second_group_by must differ from group_by ({group_by}); allowed: the other dimensions of {}",
@@ -411,7 +415,10 @@ mod tests {
     fn a_dashboard_request_parses_with_defaults() {
         let q = data("model=hourly&group_by=category").unwrap();
         assert_eq!(q.group_by, Dimension::Category);
-        assert_eq!((q.second_group_by, q.time_group, q.metric), (None, None, Metric::Primary));
+        assert_eq!(
+            (q.second_group_by, q.time_group, q.metric),
+            (None, None, Metric::Primary)
+        );
     }
 
     #[test]
@@ -423,13 +430,19 @@ mod tests {
     #[test]
     fn a_count_column_is_not_a_dimension() {
         let err = data("model=hourly&group_by=primary_count").unwrap_err();
-        assert!(err.contains("group_by") && err.contains("country, download_type, archive, category"), "{err}");
+        assert!(
+            err.contains("group_by") && err.contains("country, download_type, archive, category"),
+            "{err}"
+        );
     }
 
     #[test]
     fn repeated_parameters_are_refused() {
         let err = data("model=hourly&group_by=country&group_by=archive").unwrap_err();
-        assert!(err.contains("group_by") && err.contains("more than once"), "{err}");
+        assert!(
+            err.contains("group_by") && err.contains("more than once"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -441,8 +454,12 @@ mod tests {
     fn dates_must_be_real_and_in_order() {
         assert!(data("model=hourly&group_by=country&start_date=2026-02-30").is_err());
         assert!(data("model=hourly&group_by=country&start_date=2026-2-3").is_err());
-        assert!(data("model=hourly&group_by=country&start_date=2026-03-02&end_date=2026-03-01").is_err());
-        let q = data("model=hourly&group_by=country&start_date=2026-03-01&end_date=2026-03-01").unwrap();
+        assert!(
+            data("model=hourly&group_by=country&start_date=2026-03-02&end_date=2026-03-01")
+                .is_err()
+        );
+        let q = data("model=hourly&group_by=country&start_date=2026-03-01&end_date=2026-03-01")
+            .unwrap();
         let r = q.range.to_time_range();
         assert_eq!(r.from.unwrap().to_string(), "2026-03-01 00:00:00");
         assert_eq!(r.to.unwrap().to_string(), "2026-03-02 00:00:00");
@@ -450,7 +467,9 @@ mod tests {
 
     #[test]
     fn filters_split_on_commas_lowercase_countries_and_allow_escaped_commas() {
-        let q = data("model=hourly&group_by=archive&country=United%20States,Germany&category=a\\,b,c").unwrap();
+        let q =
+            data("model=hourly&group_by=archive&country=United%20States,Germany&category=a\\,b,c")
+                .unwrap();
         assert_eq!(q.filters[0].values, vec!["germany", "united states"]);
         assert_eq!(q.filters[1].dimension, Dimension::Category);
         assert_eq!(q.filters[1].values, vec!["a,b", "c"]);
@@ -475,8 +494,16 @@ mod tests {
         let q = DailyQuery::try_from(&p).unwrap();
         assert_eq!((q.timezone, q.date), (Tz::UTC, None));
         let p = RawParams::parse("timezone=Asia/Kathmandu&date=2026-03-08").unwrap();
-        assert_eq!(DailyQuery::try_from(&p).unwrap().timezone, Tz::Asia__Kathmandu);
+        assert_eq!(
+            DailyQuery::try_from(&p).unwrap().timezone,
+            Tz::Asia__Kathmandu
+        );
         let p = RawParams::parse("timezone=Mars/Olympus").unwrap();
-        assert!(DailyQuery::try_from(&p).unwrap_err().to_string().contains("timezone"));
+        assert!(
+            DailyQuery::try_from(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("timezone")
+        );
     }
 }

@@ -76,7 +76,10 @@ impl Repository {
         let stmt = Query::select()
             .from(monthly_downloads::Entity)
             .column(M::Month)
-            .expr_as(Expr::col(M::Downloads), sea_orm::sea_query::Alias::new("downloads"))
+            .expr_as(
+                Expr::col(M::Downloads),
+                sea_orm::sea_query::Alias::new("downloads"),
+            )
             .order_by(M::Month, Order::Asc)
             .to_owned();
         let rows = self.db.query_all(&stmt).await?;

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -123,7 +125,9 @@ pub fn nest(
             });
             current = Some(first);
         }
-        let Some(group) = groups.last_mut() else { continue };
+        let Some(group) = groups.last_mut() else {
+            continue;
+        };
         match &mut group.series {
             None => group.data += row.value,
             Some(series) => {
@@ -164,7 +168,10 @@ pub fn sums_from_buckets(rows: Vec<AggRow>, time_group: TimeGroup) -> Vec<SumEnt
 }
 
 /// Monthly totals rolled up to `time_group` (`Month` or `Year`), ascending.
-pub fn sums_from_months(months: impl IntoIterator<Item = (NaiveDate, i64)>, time_group: TimeGroup) -> Vec<SumEntry> {
+pub fn sums_from_months(
+    months: impl IntoIterator<Item = (NaiveDate, i64)>,
+    time_group: TimeGroup,
+) -> Vec<SumEntry> {
     let mut periods: BTreeMap<String, i64> = BTreeMap::new();
     for (month, total) in months {
         let label = match time_group {
@@ -175,7 +182,10 @@ pub fn sums_from_months(months: impl IntoIterator<Item = (NaiveDate, i64)>, time
     }
     periods
         .into_iter()
-        .map(|(time_group, total_sum)| SumEntry { total_sum, time_group })
+        .map(|(time_group, total_sum)| SumEntry {
+            total_sum,
+            time_group,
+        })
         .collect()
 }
 
@@ -274,14 +284,24 @@ mod tests {
         assert_eq!(bucket_label(TimeGroup::Year, "2026"), "2026");
         assert_eq!(bucket_label(TimeGroup::Month, "2026-03"), "2026-03-01");
         assert_eq!(bucket_label(TimeGroup::Day, "2026-03-08"), "2026-03-08");
-        assert_eq!(bucket_label(TimeGroup::Hour, "2026-03-08 07"), "2026-03-08T07:00:00Z");
+        assert_eq!(
+            bucket_label(TimeGroup::Hour, "2026-03-08 07"),
+            "2026-03-08T07:00:00Z"
+        );
     }
 
     #[test]
     fn flat_answer_is_sorted_by_code_point_with_null_first() {
-        let rows = vec![row(Some("cs.AI"), None, None, 3), row(None, None, None, 1), row(Some("astro-ph.CO"), None, None, 2)];
+        let rows = vec![
+            row(Some("cs.AI"), None, None, 3),
+            row(None, None, None, 1),
+            row(Some("astro-ph.CO"), None, None, 2),
+        ];
         let json = serde_json::to_string(&nest(rows, Dimension::Category, None, None)).unwrap();
-        assert_eq!(json, r#"[{"category":null,"data":1},{"category":"astro-ph.CO","data":2},{"category":"cs.AI","data":3}]"#);
+        assert_eq!(
+            json,
+            r#"[{"category":null,"data":1},{"category":"astro-ph.CO","data":2},{"category":"cs.AI","data":3}]"#
+        );
     }
 
     #[test]
@@ -292,7 +312,12 @@ mod tests {
             row(Some("germany"), Some("pdf"), Some("2026-03"), 6),
             row(Some("germany"), None, Some("2026-03"), 1),
         ];
-        let groups = nest(rows, Dimension::Country, Some(Dimension::DownloadType), Some(TimeGroup::Month));
+        let groups = nest(
+            rows,
+            Dimension::Country,
+            Some(Dimension::DownloadType),
+            Some(TimeGroup::Month),
+        );
         let json = serde_json::to_value(&groups).unwrap();
         assert_eq!(
             json,
@@ -307,32 +332,77 @@ mod tests {
 
     #[test]
     fn countries_differing_by_case_or_accent_stay_apart() {
-        let rows = vec![row(Some("cote d'ivoire"), None, None, 1), row(Some("côte d'ivoire"), None, None, 2), row(Some("Germany"), None, None, 3), row(Some("germany"), None, None, 4)];
+        let rows = vec![
+            row(Some("cote d'ivoire"), None, None, 1),
+            row(Some("côte d'ivoire"), None, None, 2),
+            row(Some("Germany"), None, None, 3),
+            row(Some("germany"), None, None, 4),
+        ];
         let groups = nest(rows, Dimension::Country, None, None);
-        let values: Vec<_> = groups.iter().map(|g| (g.value.clone().unwrap(), g.data)).collect();
-        assert_eq!(values, vec![("Germany".into(), 3), ("Cote D'Ivoire".into(), 1), ("Côte D'Ivoire".into(), 2), ("Germany".into(), 4)]);
+        let values: Vec<_> = groups
+            .iter()
+            .map(|g| (g.value.clone().unwrap(), g.data))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                ("Germany".into(), 3),
+                ("Cote D'Ivoire".into(), 1),
+                ("Côte D'Ivoire".into(), 2),
+                ("Germany".into(), 4)
+            ]
+        );
     }
 
     #[test]
     fn legacy_months_replace_hourly_months_and_years_add_both() {
         let d = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
         let legacy = vec![(d(2023, 11), 100), (d(2023, 12), 200)];
-        let hourly = vec![row(None, None, Some("2023-12"), 999), row(None, None, Some("2024-01"), 7)];
-        let months = merge_legacy(hourly.clone(), &legacy, DateRange::default(), TimeGroup::Month);
-        let labels: Vec<_> = months.iter().map(|e| (e.time_group.as_str(), e.total_sum)).collect();
-        assert_eq!(labels, vec![("2023-11-01", 100), ("2023-12-01", 200), ("2024-01-01", 7)]);
+        let hourly = vec![
+            row(None, None, Some("2023-12"), 999),
+            row(None, None, Some("2024-01"), 7),
+        ];
+        let months = merge_legacy(
+            hourly.clone(),
+            &legacy,
+            DateRange::default(),
+            TimeGroup::Month,
+        );
+        let labels: Vec<_> = months
+            .iter()
+            .map(|e| (e.time_group.as_str(), e.total_sum))
+            .collect();
+        assert_eq!(
+            labels,
+            vec![("2023-11-01", 100), ("2023-12-01", 200), ("2024-01-01", 7)]
+        );
         let years = merge_legacy(hourly, &legacy, DateRange::default(), TimeGroup::Year);
-        let labels: Vec<_> = years.iter().map(|e| (e.time_group.as_str(), e.total_sum)).collect();
+        let labels: Vec<_> = years
+            .iter()
+            .map(|e| (e.time_group.as_str(), e.total_sum))
+            .collect();
         assert_eq!(labels, vec![("2023", 300), ("2024", 7)]);
     }
 
     #[test]
     fn dst_days_have_23_and_25_buckets_and_half_hour_zones_start_at_30() {
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!(local_day_buckets(Tz::America__New_York, date("2026-03-08")).len(), 23);
-        assert_eq!(local_day_buckets(Tz::America__New_York, date("2026-11-01")).len(), 25);
-        assert_eq!(local_day_buckets(Tz::Europe__Berlin, date("2026-03-29")).len(), 23);
-        assert_eq!(local_day_buckets(Tz::Europe__Berlin, date("2026-10-25")).len(), 25);
+        assert_eq!(
+            local_day_buckets(Tz::America__New_York, date("2026-03-08")).len(),
+            23
+        );
+        assert_eq!(
+            local_day_buckets(Tz::America__New_York, date("2026-11-01")).len(),
+            25
+        );
+        assert_eq!(
+            local_day_buckets(Tz::Europe__Berlin, date("2026-03-29")).len(),
+            23
+        );
+        assert_eq!(
+            local_day_buckets(Tz::Europe__Berlin, date("2026-10-25")).len(),
+            25
+        );
         let kolkata = local_day_buckets(Tz::Asia__Kolkata, date("2026-03-10"));
         assert_eq!(kolkata.len(), 24);
         let totals: HashMap<_, _> = kolkata.iter().map(|b| (b.naive_utc(), 1)).collect();
@@ -350,8 +420,15 @@ mod tests {
         let buckets = local_day_buckets(Tz::America__New_York, day);
         let totals: HashMap<_, _> = buckets.iter().map(|b| (b.naive_utc(), 2)).collect();
         let entries = daily_entries(Tz::America__New_York, &buckets, &totals, Utc::now());
-        let twos: Vec<_> = entries.iter().filter(|e| e.hour == 2).map(|e| e.start.as_str()).collect();
-        assert_eq!(twos, vec!["2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00"]);
+        let twos: Vec<_> = entries
+            .iter()
+            .filter(|e| e.hour == 2)
+            .map(|e| e.start.as_str())
+            .collect();
+        assert_eq!(
+            twos,
+            vec!["2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00"]
+        );
     }
 
     #[test]
@@ -362,6 +439,9 @@ mod tests {
         let now = buckets[5] + Duration::minutes(10);
         let entries = daily_entries(Tz::UTC, &buckets, &totals, now);
         assert_eq!(entries.len(), 6);
-        assert_eq!(entries.iter().map(|e| e.total_primary).collect::<Vec<_>>(), vec![5, 5, 5, 0, 0, 0]);
+        assert_eq!(
+            entries.iter().map(|e| e.total_primary).collect::<Vec<_>>(),
+            vec![5, 5, 5, 0, 0, 0]
+        );
     }
 }

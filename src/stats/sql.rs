@@ -110,7 +110,9 @@ pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatem
         select.and_where(Expr::col(H::StartDttm).lt(to));
     }
     for filter in &q.filters {
-        select.and_where(dimension_expr(backend, filter.dimension).is_in(filter.values.iter().cloned()));
+        select.and_where(
+            dimension_expr(backend, filter.dimension).is_in(filter.values.iter().cloned()),
+        );
     }
     select
 }
@@ -155,7 +157,10 @@ mod tests {
             assert_eq!(values.len(), 3, "{sql}");
             match backend {
                 DbBackend::Postgres => {
-                    assert!(sql.contains("to_char(\"start_dttm\", 'YYYY-MM')") && sql.contains("AS BIGINT"))
+                    assert!(
+                        sql.contains("to_char(\"start_dttm\", 'YYYY-MM')")
+                            && sql.contains("AS BIGINT")
+                    )
                 }
                 DbBackend::MySql => assert!(
                     sql.contains("DATE_FORMAT(`start_dttm`, '%Y-%m')")

@@ -1,0 +1,266 @@
+//! `GET /api/get_data` against an independent computation over the inserted rows.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, Row, dt};
+use crate::model::{self, DIMENSIONS, METRICS, TIME_GROUPS};
+use crate::{backend_tests, spawn_or_skip};
+
+async fn every_grouping_combination_matches_an_independent_sum(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let rows = model::dataset();
+    app.db.insert(&rows).await;
+    for group_by in DIMENSIONS {
+        let seconds = std::iter::once(None).chain(
+            DIMENSIONS
+                .iter()
+                .filter(|d| **d != group_by)
+                .map(|d| Some(*d)),
+        );
+        for second in seconds {
+            for time_group in std::iter::once(None).chain(TIME_GROUPS.iter().map(|t| Some(*t))) {
+                let mut url = format!("/api/get_data?model=hourly&group_by={group_by}");
+                if let Some(s) = second {
+                    url += &format!("&second_group_by={s}");
+                }
+                if let Some(t) = time_group {
+                    url += &format!("&time_group={t}");
+                }
+                let got = app.get_json(&url).await;
+                let want =
+                    model::get_data(&rows, group_by, second, time_group, "primary", |_| true);
+                assert_eq!(got, want, "{backend:?} {url}");
+            }
+        }
+    }
+    app.finish().await;
+}
+
+async fn every_metric_matches_an_independent_sum(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let rows = model::dataset();
+    app.db.insert(&rows).await;
+    for metric in METRICS {
+        for (second, time_group) in [
+            (None, None),
+            (Some("category"), None),
+            (None, Some("month")),
+            (Some("archive"), Some("day")),
+        ] {
+            let mut url = format!(
+                "/api/get_data?model=hourly_download_data&group_by=country&metric={metric}"
+            );
+            if let Some(s) = second {
+                url += &format!("&second_group_by={s}");
+            }
+            if let Some(t) = time_group {
+                url += &format!("&time_group={t}");
+            }
+            let want = model::get_data(&rows, "country", second, time_group, metric, |_| true);
+            assert_eq!(app.get_json(&url).await, want, "{backend:?} {url}");
+        }
+    }
+    app.finish().await;
+}
+
+async fn range_and_dimension_filters_select_exactly_the_matching_rows(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let rows = model::dataset();
+    app.db.insert(&rows).await;
+    let in_days = |r: &Row, from: &str, to: &str| {
+        let d = r.start.date().to_string();
+        d.as_str() >= from && d.as_str() <= to
+    };
+    type Case = (&'static str, Box<dyn Fn(&Row) -> bool>);
+    let cases: Vec<Case> = vec![
+        (
+            "&country=United%20States",
+            Box::new(|r: &Row| r.country == "united states"),
+        ),
+        (
+            "&country=germany,C%C3%B4te%20D'Ivoire",
+            Box::new(|r: &Row| r.country == "germany" || r.country == "côte d'ivoire"),
+        ),
+        (
+            "&category=cs.AI,hep-th",
+            Box::new(|r: &Row| r.category == "cs.AI" || r.category == "hep-th"),
+        ),
+        (
+            "&archive=cs&download_type=pdf",
+            Box::new(|r: &Row| r.archive.as_deref() == Some("cs") && r.download_type == "pdf"),
+        ),
+        (
+            "&start_date=2026-01-01",
+            Box::new(|r: &Row| r.start >= dt("2026-01-01 00:00:00")),
+        ),
+        (
+            "&end_date=2026-02-28",
+            Box::new(|r: &Row| r.start < dt("2026-03-01 00:00:00")),
+        ),
+        (
+            "&start_date=2026-03-01&end_date=2026-03-01",
+            Box::new(move |r: &Row| in_days(r, "2026-03-01", "2026-03-01")),
+        ),
+        (
+            "&start_date=2026-01-01&end_date=2026-03-07&country=germany&download_type=pdf,html",
+            Box::new(move |r: &Row| {
+                in_days(r, "2026-01-01", "2026-03-07")
+                    && r.country == "germany"
+                    && r.download_type != "src"
+            }),
+        ),
+        ("&country=nowhere", Box::new(|_: &Row| false)),
+        (
+            "&country=x')%3B%20DROP%20TABLE%20hourly_download_data%3B--",
+            Box::new(|_: &Row| false),
+        ),
+    ];
+    for (filter, keep) in &cases {
+        for (group_by, second, time_group) in [
+            ("category", None, None),
+            ("country", Some("download_type"), Some("day")),
+        ] {
+            let mut url = format!("/api/get_data?model=hourly&group_by={group_by}{filter}");
+            if let Some(s) = second {
+                url += &format!("&second_group_by={s}");
+            }
+            if let Some(t) = time_group {
+                url += &format!("&time_group={t}");
+            }
+            let want = model::get_data(&rows, group_by, second, time_group, "primary", keep);
+            assert_eq!(app.get_json(&url).await, want, "{backend:?} {url}");
+        }
+    }
+    assert_eq!(app.db.fingerprint().await.0, rows.len() as i64);
+    app.finish().await;
+}
+
+async fn countries_that_differ_only_by_case_or_accent_stay_apart(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let h = dt("2026-05-01 10:00:00");
+    let rows = vec![
+        Row::new(
+            h,
+            "cs.AI",
+            Some("cs"),
+            "cote d'ivoire",
+            "pdf",
+            Some(1),
+            Some(0),
+        ),
+        Row::new(
+            h,
+            "cs.AI",
+            Some("cs"),
+            "côte d'ivoire",
+            "pdf",
+            Some(10),
+            Some(0),
+        ),
+        Row::new(
+            h,
+            "cs.AI",
+            Some("cs"),
+            "united states",
+            "pdf",
+            Some(100),
+            Some(0),
+        ),
+        Row::new(
+            h,
+            "cs.AI",
+            Some("cs"),
+            "United States",
+            "pdf",
+            Some(1000),
+            Some(0),
+        ),
+        Row::new(
+            h,
+            "cs.AI",
+            Some("cs"),
+            "UNITED STATES",
+            "pdf",
+            Some(10000),
+            Some(0),
+        ),
+    ];
+    app.db.insert(&rows).await;
+    let got = app
+        .get_json("/api/get_data?model=hourly&group_by=country")
+        .await;
+    assert_eq!(
+        got,
+        json!([
+            {"country": "United States", "data": 10000},
+            {"country": "United States", "data": 1000},
+            {"country": "Cote D'Ivoire", "data": 1},
+            {"country": "Côte D'Ivoire", "data": 10},
+            {"country": "United States", "data": 100},
+        ]),
+        "{backend:?}"
+    );
+    let got = app
+        .get_json("/api/get_data?model=hourly&group_by=category&country=C%C3%B4te%20d'Ivoire")
+        .await;
+    assert_eq!(
+        got,
+        json!([{"category": "cs.AI", "data": 10}]),
+        "{backend:?}"
+    );
+    app.finish().await;
+}
+
+async fn null_counts_count_as_zero_and_null_archives_are_null(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let h = dt("2026-05-01 10:00:00");
+    let rows = vec![
+        Row::new(h, "math.AG", None, "germany", "pdf", None, None),
+        Row::new(h, "cs.AI", Some("cs"), "germany", "pdf", Some(5), None),
+        Row::new(h, "cs.LG", Some("cs"), "germany", "pdf", None, Some(2)),
+    ];
+    app.db.insert(&rows).await;
+    let got = app
+        .get_json("/api/get_data?model=hourly&group_by=archive")
+        .await;
+    assert_eq!(
+        got,
+        json!([{"archive": null, "data": 0}, {"archive": "cs", "data": 5}]),
+        "{backend:?}"
+    );
+    let got = app
+        .get_json(
+            "/api/get_data?model=hourly&group_by=archive&metric=total&second_group_by=category",
+        )
+        .await;
+    assert_eq!(
+        got,
+        json!([{"archive": null, "category": ["math.AG"], "data": [0]}, {"archive": "cs", "category": ["cs.AI", "cs.LG"], "data": [5, 2]}]),
+        "{backend:?}"
+    );
+    app.finish().await;
+}
+
+async fn answers_carry_the_newest_hour_as_data_as_of(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let empty = app.get("/api/get_data?model=hourly&group_by=country").await;
+    assert_eq!((empty.status, empty.body.as_str()), (200, "[]"));
+    app.db.insert(&model::dataset()).await;
+    let r = app.get("/api/get_data?model=hourly&group_by=country").await;
+    assert_eq!(
+        r.header("x-data-as-of"),
+        Some("2026-03-08T08:00:00Z"),
+        "{backend:?}"
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    app.finish().await;
+}
+
+backend_tests!(
+    every_grouping_combination_matches_an_independent_sum,
+    every_metric_matches_an_independent_sum,
+    range_and_dimension_filters_select_exactly_the_matching_rows,
+    countries_that_differ_only_by_case_or_accent_stay_apart,
+    null_counts_count_as_zero_and_null_archives_are_null,
+    answers_carry_the_newest_hour_as_data_as_of,
+);

@@ -1,0 +1,369 @@
+//! Test harness: a fresh database per test on SQLite, PostgreSQL or MariaDB, migrated and filled
+//! through a writing connection, and the real server on port 0 reading it as production would.
+//!
+//! PostgreSQL and MariaDB default to the local servers (`STATS_TEST_POSTGRES_URL`,
+//! `STATS_TEST_MYSQL_URL` override). Unreachable servers skip their tests with a notice, unless
+//! `STATS_TEST_REQUIRE_DBS=1` (CI), where unreachable is a failure.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+use stats_backend::settings::Settings;
+use stats_backend::startup::Application;
+use stats_backend::write::{self, HourlyRecord};
+
+pub const TABLE: &str = "hourly_download_data";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    fn admin_url(self) -> Option<String> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                std::env::var("STATS_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            ),
+            Backend::MySql => Some(
+                std::env::var("STATS_TEST_MYSQL_URL")
+                    .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into()),
+            ),
+        }
+    }
+}
+
+fn required() -> bool {
+    std::env::var("STATS_TEST_REQUIRE_DBS").is_ok_and(|v| v == "1" || v == "true")
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, migrated database; dropped by [`TestDb::drop_database`].
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    /// A writing connection, for arranging data.
+    pub writer: DatabaseConnection,
+    admin: Option<(DatabaseConnection, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// `None` (after printing why) when the backend is unreachable and not required.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("stats_t_{}_{n}", std::process::id());
+        let (url, admin, dir) = match backend.admin_url() {
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("test.sqlite3").display()
+                );
+                (url, None, Some(dir))
+            }
+            Some(admin_url) => {
+                let admin = match Database::connect(admin_url.as_str()).await {
+                    Ok(db) => db,
+                    Err(e) if !required() => {
+                        eprintln!(
+                            "NOTICE: skipping {backend:?} test: {admin_url} unreachable ({e})"
+                        );
+                        return None;
+                    }
+                    Err(e) => panic!(
+                        "{backend:?} is required (STATS_TEST_REQUIRE_DBS) but unreachable at {admin_url}: {e}"
+                    ),
+                };
+                let create = match backend {
+                    Backend::MySql => format!(
+                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                    ),
+                    _ => format!("CREATE DATABASE \"{name}\""),
+                };
+                admin
+                    .execute_unprepared(&create)
+                    .await
+                    .expect("create test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&admin_url);
+                (format!("{base}/{name}"), Some((admin, name)), None)
+            }
+        };
+        let writer = Database::connect(url.as_str())
+            .await
+            .expect("connect to the test database");
+        stats_backend::db::migrate(&writer, TABLE)
+            .await
+            .expect("migrate");
+        Some(Self {
+            backend,
+            url,
+            writer,
+            admin,
+            _dir: dir,
+        })
+    }
+
+    pub async fn insert(&self, rows: &[Row]) {
+        let records: Vec<HourlyRecord<'_>> = rows.iter().map(Row::record).collect();
+        write::insert_hourly(&self.writer, TABLE, &records)
+            .await
+            .expect("insert rows");
+    }
+
+    pub async fn insert_legacy(&self, months: &[(NaiveDate, i64)]) {
+        write::upsert_monthly_downloads(&self.writer, months)
+            .await
+            .expect("insert legacy months");
+    }
+
+    /// Number of hourly rows and their primary sum, to check that nothing changed.
+    pub async fn fingerprint(&self) -> (i64, i64) {
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(primary_count), 0) AS {}) FROM {TABLE}",
+            if self.backend == Backend::MySql {
+                "SIGNED"
+            } else {
+                "BIGINT"
+            }
+        );
+        let row = self
+            .writer
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.writer.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("fingerprint")
+            .expect("one row");
+        (
+            row.try_get_by_index::<i64>(0).unwrap(),
+            row.try_get_by_index::<i64>(1).unwrap(),
+        )
+    }
+
+    pub async fn drop_database(self) {
+        let _ = self.writer.close().await;
+        if let Some((admin, name)) = self.admin {
+            let drop = match self.backend {
+                Backend::MySql => format!("DROP DATABASE IF EXISTS `{name}`"),
+                _ => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            };
+            if let Err(e) = admin.execute_unprepared(&drop).await {
+                eprintln!("could not drop {name}: {e}");
+            }
+        }
+    }
+}
+
+/// A hourly row owned by a test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub start: NaiveDateTime,
+    pub category: String,
+    pub archive: Option<String>,
+    pub country: String,
+    pub download_type: String,
+    pub primary: Option<i32>,
+    pub cross: Option<i32>,
+}
+
+impl Row {
+    pub fn new(
+        start: NaiveDateTime,
+        category: &str,
+        archive: Option<&str>,
+        country: &str,
+        download_type: &str,
+        primary: Option<i32>,
+        cross: Option<i32>,
+    ) -> Self {
+        Self {
+            start,
+            category: category.into(),
+            archive: archive.map(Into::into),
+            country: country.into(),
+            download_type: download_type.into(),
+            primary,
+            cross,
+        }
+    }
+
+    fn record(&self) -> HourlyRecord<'_> {
+        HourlyRecord {
+            start_dttm: self.start,
+            category: &self.category,
+            archive: self.archive.as_deref(),
+            country: &self.country,
+            download_type: &self.download_type,
+            primary_count: self.primary,
+            cross_count: self.cross,
+        }
+    }
+}
+
+pub fn dt(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("datetime literal")
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date literal")
+}
+
+/// A running server and a client for it.
+pub struct Server {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+/// The real server, reading the test database through its own read-only pool.
+pub struct TestApp {
+    pub server: Server,
+    pub db: TestDb,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn test_settings(url: String) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
+    settings.server.workers = 1;
+    settings.database.url = Some(url);
+    settings.database.max_connections = 4;
+    settings
+}
+
+/// Starts the service with `settings` and returns its address.
+pub async fn start(settings: Settings) -> Server {
+    let conn = stats_backend::startup::prepare_database(&settings)
+        .await
+        .expect("prepare database");
+    let app = Application::build(settings, conn).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Server {
+        address,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    /// Starts the server on a fresh database; `None` when the backend is skipped.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let db = TestDb::create(backend).await?;
+        let mut settings = test_settings(db.url.clone());
+        tweak(&mut settings);
+        Some(Self {
+            server: start(settings).await,
+            db,
+        })
+    }
+
+    /// A server on any database URL, reachable or not.
+    pub async fn spawn_detached(url: String, acquire_timeout: std::time::Duration) -> Server {
+        let mut settings = test_settings(url);
+        settings.database.acquire_timeout = acquire_timeout;
+        start(settings).await
+    }
+
+    pub async fn finish(self) {
+        self.db.drop_database().await;
+    }
+}
+
+impl Server {
+    pub async fn request(&self, method: reqwest::Method, path_and_query: &str) -> Response {
+        let response = self
+            .client
+            .request(method, format!("{}{}", self.address, path_and_query))
+            .send()
+            .await
+            .expect("request");
+        Response {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> Response {
+        self.request(reqwest::Method::GET, path_and_query).await
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub async fn get_json(&self, path_and_query: &str) -> Value {
+        let r = self.get(path_and_query).await;
+        assert_eq!(r.status, 200, "GET {path_and_query}: {}", r.body);
+        r.json()
+    }
+}
+
+/// Declares, for each `async fn name(backend: Backend)`, one test per backend:
+/// `sqlite::name`, `postgres::name`, `mysql::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )+
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await } )+
+        }
+        mod mysql {
+            $( #[tokio::test] async fn $name() { super::$name($crate::helpers::Backend::MySql).await } )+
+        }
+    };
+}
+
+/// `Some(app)` or return from the test (the backend is skipped).
+#[macro_export]
+macro_rules! spawn_or_skip {
+    ($backend:expr) => {
+        match $crate::helpers::TestApp::spawn($backend).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+    ($backend:expr, $tweak:expr) => {
+        match $crate::helpers::TestApp::spawn_with($backend, $tweak).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}

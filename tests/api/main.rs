@@ -1,0 +1,11 @@
+//! Integration tests: the real server on port 0 against SQLite, PostgreSQL and MariaDB.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod daily;
+mod get_data;
+mod global_sum;
+mod health;
+mod hostile;
+mod model;

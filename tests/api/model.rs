@@ -1,0 +1,204 @@
+//! An independent reference: the answers computed naively from the rows a test inserted,
+//! without any code of the service.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use serde_json::{Value, json};
+
+use crate::helpers::{Row, dt};
+
+pub const DIMENSIONS: [&str; 4] = ["country", "download_type", "archive", "category"];
+pub const TIME_GROUPS: [&str; 4] = ["year", "month", "day", "hour"];
+pub const METRICS: [&str; 3] = ["primary", "cross", "total"];
+
+/// Python's str.title() for the values the tests use: upper after a non-letter, else lower.
+pub fn title(s: &str) -> String {
+    let mut out = String::new();
+    let mut after_letter = false;
+    for c in s.chars() {
+        if after_letter {
+            out.extend(c.to_lowercase());
+        } else {
+            out.extend(c.to_uppercase());
+        }
+        after_letter = c.is_alphabetic();
+    }
+    out
+}
+
+pub fn raw_value(row: &Row, dimension: &str) -> Option<String> {
+    match dimension {
+        "country" => Some(row.country.clone()),
+        "download_type" => Some(row.download_type.clone()),
+        "archive" => row.archive.clone(),
+        "category" => Some(row.category.clone()),
+        other => panic!("no dimension {other}"),
+    }
+}
+
+pub fn shown(dimension: &str, raw: &Option<String>) -> Value {
+    match raw {
+        None => Value::Null,
+        Some(v) if dimension == "country" => json!(title(v)),
+        Some(v) => json!(v),
+    }
+}
+
+pub fn metric(row: &Row, metric: &str) -> i64 {
+    let p = i64::from(row.primary.unwrap_or(0));
+    let c = i64::from(row.cross.unwrap_or(0));
+    match metric {
+        "primary" => p,
+        "cross" => c,
+        "total" => p + c,
+        other => panic!("no metric {other}"),
+    }
+}
+
+pub fn label(start: NaiveDateTime, time_group: &str) -> String {
+    let format = match time_group {
+        "year" => "%Y",
+        "month" => "%Y-%m-01",
+        "day" => "%Y-%m-%d",
+        "hour" => "%Y-%m-%dT%H:00:00Z",
+        other => panic!("no time group {other}"),
+    };
+    start.format(format).to_string()
+}
+
+/// The expected `get_data` answer.
+pub fn get_data(
+    rows: &[Row],
+    group_by: &str,
+    second: Option<&str>,
+    time_group: Option<&str>,
+    metric_name: &str,
+    keep: impl Fn(&Row) -> bool,
+) -> Value {
+    let mut groups: BTreeMap<Option<String>, BTreeMap<(Option<String>, String), i64>> =
+        BTreeMap::new();
+    for row in rows.iter().filter(|r| keep(r)) {
+        let inner = groups.entry(raw_value(row, group_by)).or_default();
+        let key = (
+            second.and_then(|s| raw_value(row, s)),
+            time_group.map(|t| label(row.start, t)).unwrap_or_default(),
+        );
+        *inner.entry(key).or_default() += metric(row, metric_name);
+    }
+    let nested = second.is_some() || time_group.is_some();
+    let objects = groups
+        .into_iter()
+        .map(|(value, inner)| {
+            let mut object = serde_json::Map::new();
+            object.insert(group_by.into(), shown(group_by, &value));
+            if nested {
+                if let Some(s) = second {
+                    object.insert(s.into(), inner.keys().map(|(v, _)| shown(s, v)).collect());
+                }
+                if time_group.is_some() {
+                    object.insert(
+                        "time_group".into(),
+                        inner.keys().map(|(_, t)| json!(t)).collect(),
+                    );
+                }
+                object.insert("data".into(), inner.values().map(|v| json!(v)).collect());
+            } else {
+                object.insert("data".into(), json!(inner.values().sum::<i64>()));
+            }
+            Value::Object(object)
+        })
+        .collect();
+    Value::Array(objects)
+}
+
+/// The expected `get_global_sum` answer, with the legacy merge for primary months and years.
+pub fn global_sum(
+    rows: &[Row],
+    legacy: &[(NaiveDate, i64)],
+    time_group: &str,
+    metric_name: &str,
+    range: (Option<NaiveDate>, Option<NaiveDate>),
+) -> Value {
+    let in_range = |d: NaiveDate| range.0.is_none_or(|s| d >= s) && range.1.is_none_or(|e| d <= e);
+    let merge = matches!(time_group, "month" | "year") && metric_name == "primary";
+    let legacy_months: BTreeSet<NaiveDate> = legacy.iter().map(|(m, _)| *m).collect();
+    let mut periods: BTreeMap<String, i64> = BTreeMap::new();
+    for row in rows.iter().filter(|r| in_range(r.start.date())) {
+        let month = row.start.date().with_day(1).unwrap();
+        if merge && legacy_months.contains(&month) {
+            continue;
+        }
+        *periods.entry(label(row.start, time_group)).or_default() += metric(row, metric_name);
+    }
+    if merge {
+        for (month, total) in legacy.iter().filter(|(m, _)| in_range(*m)) {
+            let start = month.and_hms_opt(0, 0, 0).unwrap();
+            *periods.entry(label(start, time_group)).or_default() += total;
+        }
+    }
+    periods
+        .into_iter()
+        .map(|(t, v)| json!({"total_sum": v, "time_group": t}))
+        .collect()
+}
+
+/// A small deterministic data set: year and month boundaries, NULL counts, a NULL archive,
+/// countries that differ only by case or by an accent.
+pub fn dataset() -> Vec<Row> {
+    let hours = [
+        "2025-12-31 22:00:00",
+        "2025-12-31 23:00:00",
+        "2026-01-01 00:00:00",
+        "2026-01-15 12:00:00",
+        "2026-02-28 23:00:00",
+        "2026-03-01 00:00:00",
+        "2026-03-08 07:00:00",
+        "2026-03-08 08:00:00",
+    ];
+    let categories = [
+        ("cs.AI", Some("cs")),
+        ("cs.LG", Some("cs")),
+        ("hep-th", Some("hep-th")),
+        ("astro-ph.CO", Some("astro-ph")),
+        ("math.AG", None),
+    ];
+    let countries = [
+        "united states",
+        "United States",
+        "germany",
+        "côte d'ivoire",
+        "cote d'ivoire",
+        "(unknown country)",
+    ];
+    let types = ["pdf", "html", "src"];
+    let mut rows = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut x: u64 = 12345;
+    for (h, hour) in hours.iter().enumerate() {
+        for i in 0..20 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (c, k, t) = (
+                (x >> 33) as usize % 5,
+                (x >> 40) as usize % 6,
+                (x >> 50) as usize % 3,
+            );
+            if !seen.insert((h, c, k, t)) {
+                continue;
+            }
+            let n = (x >> 20) as i32 % 500;
+            rows.push(Row::new(
+                dt(hour),
+                categories[c].0,
+                categories[c].1,
+                countries[k],
+                types[t],
+                (i % 11 != 3).then_some(n),
+                (i % 7 != 2).then_some(n / 3),
+            ));
+        }
+    }
+    rows
+}
