@@ -9,7 +9,7 @@ use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use chrono::{Duration, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::db::{self, Access};
 use crate::demo::{self, DemoSpec};
@@ -148,6 +148,8 @@ async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::
         }
     };
     let report = demo::seed(db, table, spec, monthly).await?;
+    // Fold the big write back into the database file so the WAL does not stay its size.
+    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
     log::info!("demo data ready: {report}");
     Ok(())
 }

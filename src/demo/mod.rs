@@ -249,7 +249,7 @@ fn legacy_months_before(
     let first = NaiveDate::from_ymd_opt(1994, 1, 1).unwrap_or(NaiveDate::MIN);
     let months = months_between(first, hourly_start);
     let n = months.len().max(1) as f64;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1e9a_c7);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x001e_9ac7);
     months
         .into_iter()
         .enumerate()

@@ -51,7 +51,7 @@ pub fn dimension_expr(backend: DbBackend, dimension: Dimension) -> SimpleExpr {
             "CONVERT(`{}` USING utf8mb4) COLLATE utf8mb4_bin",
             column_name(dimension)
         )),
-        _ => Expr::col(column(dimension)).into(),
+        _ => Expr::col(column(dimension)),
     }
 }
 

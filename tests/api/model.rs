@@ -67,6 +67,9 @@ pub fn label(start: NaiveDateTime, time_group: &str) -> String {
     start.format(format).to_string()
 }
 
+/// Sums of one group by (second value, time label).
+type Points = BTreeMap<(Option<String>, String), i64>;
+
 /// The expected `get_data` answer.
 pub fn get_data(
     rows: &[Row],
@@ -76,8 +79,7 @@ pub fn get_data(
     metric_name: &str,
     keep: impl Fn(&Row) -> bool,
 ) -> Value {
-    let mut groups: BTreeMap<Option<String>, BTreeMap<(Option<String>, String), i64>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<Option<String>, Points> = BTreeMap::new();
     for row in rows.iter().filter(|r| keep(r)) {
         let inner = groups.entry(raw_value(row, group_by)).or_default();
         let key = (
