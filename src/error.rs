@@ -71,7 +71,14 @@ impl ResponseError for ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
-        if is_unavailable(&err) {
+        Self::from_db(&err)
+    }
+}
+
+impl ApiError {
+    /// The client's view of a database error (the cache hands errors out shared, by reference).
+    pub fn from_db(err: &DbErr) -> Self {
+        if is_unavailable(err) {
             // The message shown is generic on purpose: driver messages may carry host names.
             log::warn!("database error: {err}");
             Self::Unavailable("the database did not answer in time; try again shortly".into())

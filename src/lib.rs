@@ -1,10 +1,12 @@
 //! stats-backend: arXiv's public download statistics over HTTP, from SQLite, PostgreSQL or
 //! MySQL/MariaDB. The binary (`main.rs`) parses the command line and calls [`cli::run`].
 
+pub mod cache;
 pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod settings;
 pub mod startup;

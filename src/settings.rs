@@ -16,6 +16,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub cors: CorsSettings,
+    pub cache: CacheSettings,
     pub ops: OpsSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
@@ -85,6 +86,60 @@ impl Default for DatabaseSettings {
             acquire_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
             log_statements: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Cache answers in memory; off, every request queries the database (benchmarks do this).
+    pub enabled: bool,
+    /// Lifetime of an answer whose period ended before the newest hour of data.
+    #[serde(deserialize_with = "duration")]
+    pub ttl: Duration,
+    /// Lifetime of an answer that covers the newest hour of data or later (it can still change).
+    #[serde(deserialize_with = "duration")]
+    pub recent_ttl: Duration,
+    /// Upper bound of the cached bodies' size, in bytes.
+    pub max_bytes: u64,
+    /// How often each instance checks whether the data changed (and drops what it affects).
+    #[serde(deserialize_with = "duration")]
+    pub probe_interval: Duration,
+    /// Hours before the newest one that the probe watches for rewrites.
+    pub probe_hours: u32,
+    /// Warm the cache with the dashboard's requests when the service starts.
+    pub warm_on_start: bool,
+    /// Time zones whose daily answers the warm list includes.
+    pub warm_timezones: Vec<String>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl: Duration::from_secs(3600),
+            recent_ttl: Duration::from_secs(60),
+            max_bytes: 64 << 20,
+            probe_interval: Duration::from_secs(5),
+            probe_hours: 48,
+            warm_on_start: false,
+            // The zones the original dashboard offered.
+            warm_timezones: [
+                "UTC",
+                "America/New_York",
+                "America/Chicago",
+                "America/Denver",
+                "America/Los_Angeles",
+                "Europe/London",
+                "Europe/Berlin",
+                "Asia/Tokyo",
+                "Asia/Shanghai",
+                "Asia/Kolkata",
+                "Australia/Sydney",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -218,6 +273,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("cors.allowed_origins")
+                    .with_list_parse_key("cache.warm_timezones")
                     .try_parsing(true)
                     .source(Some(stats_env)),
             )
@@ -252,6 +308,25 @@ impl Settings {
                 key: "demo.rows_per_hour",
                 value: "0".into(),
                 reason: "at least one row per hour".into(),
+            });
+        }
+        if let Some(zone) = self
+            .cache
+            .warm_timezones
+            .iter()
+            .find(|z| z.parse::<chrono_tz::Tz>().is_err())
+        {
+            return Err(SettingsError::Invalid {
+                key: "cache.warm_timezones",
+                value: zone.clone(),
+                reason: "not an IANA time zone name".into(),
+            });
+        }
+        if self.cache.probe_interval.is_zero() {
+            return Err(SettingsError::Invalid {
+                key: "cache.probe_interval",
+                value: "0".into(),
+                reason: "the probe needs a positive interval".into(),
             });
         }
         self.database_target()?;

@@ -11,8 +11,12 @@ use actix_web::{App, HttpServer, middleware, web};
 use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use actix_web::dev::Service;
+
+use crate::cache::AnswerCache;
 use crate::db::{self, Access};
 use crate::demo::{self, DemoSpec};
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::settings::{CorsSettings, DatabaseTarget, Settings};
 use crate::stats::Stats;
@@ -20,7 +24,8 @@ use crate::stats::repo::Repository;
 
 /// What every handler can reach.
 pub struct AppState {
-    pub stats: Stats,
+    pub cache: AnswerCache,
+    pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
 }
 
@@ -28,6 +33,7 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -35,15 +41,47 @@ impl Application {
     pub fn build(settings: Settings, db: DatabaseConnection) -> std::io::Result<Self> {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
+        let metrics = Arc::new(Metrics::new().map_err(std::io::Error::other)?);
+        let repository =
+            Repository::new(db, settings.database.table.clone()).with_metrics(metrics.clone());
         let state = web::Data::new(AppState {
-            stats: Stats::new(Repository::new(db, settings.database.table.clone())),
+            cache: AnswerCache::new(
+                Stats::new(repository),
+                settings.cache.clone(),
+                metrics.clone(),
+            ),
+            metrics,
             settings: Arc::new(settings.clone()),
         });
         let cors_settings = settings.cors.clone();
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
+            let metrics = app_state.metrics.clone();
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .wrap(cors(&cors_settings))
+                .wrap_fn(move |req, srv| {
+                    let started = std::time::Instant::now();
+                    let metrics = metrics.clone();
+                    let response = srv.call(req);
+                    async move {
+                        let response = response.await?;
+                        // Route patterns, not paths, keep the label set small.
+                        let route = response
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".into());
+                        metrics
+                            .http_requests
+                            .with_label_values(&[route.as_str(), response.status().as_str()])
+                            .inc();
+                        metrics
+                            .http_latency
+                            .with_label_values(&[route.as_str()])
+                            .observe(started.elapsed().as_secs_f64());
+                        Ok(response)
+                    }
+                })
                 .wrap(middleware::Logger::new(r#"%a "%r" %s %b %T"#))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
@@ -58,6 +96,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            state,
         })
     }
 
@@ -66,8 +105,25 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
+    /// The freshness probe and, if configured, the warm-up run beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let probe = tokio::spawn(self.state.cache.clone().probe_forever());
+        if self.state.settings.cache.warm_on_start {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let warmed =
+                    routes::ops::warm(&state, &routes::ops::dashboard_requests(&state.settings))
+                        .await;
+                let failed = warmed.iter().filter(|w| w.status != 200).count();
+                log::info!(
+                    "warmed {} dashboard answers ({failed} failed)",
+                    warmed.len()
+                );
+            });
+        }
+        let result = self.server.await;
+        probe.abort();
+        result
     }
 }
 
@@ -149,7 +205,8 @@ async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::
     };
     let report = demo::seed(db, table, spec, monthly).await?;
     // Fold the big write back into the database file so the WAL does not stay its size.
-    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await?;
     log::info!("demo data ready: {report}");
     Ok(())
 }

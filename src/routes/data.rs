@@ -1,24 +1,26 @@
-//! The data endpoints of the contract. Each handler parses the query string into a typed query,
-//! asks [`crate::stats::Stats`], and writes the answer with `X-Data-As-Of`.
+//! The data endpoints of the contract. Each handler parses the query string into a normalized
+//! [`Query`], asks the cache (which runs the query on a miss), and writes the answer with its
+//! freshness headers.
 
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
+use crate::cache::{Cached, if_none_match};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::stats::Answer;
-use crate::stats::params::{DailyQuery, DataQuery, GlobalSumQuery, RawParams};
+use crate::stats::{Endpoint, Query};
 
 pub const DATA_AS_OF: &str = "x-data-as-of";
+pub const X_CACHE: &str = "x-cache";
 
 /// Sums grouped by one or two dimensions and optionally a UTC time bucket.
 pub async fn get_data(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = DataQuery::try_from(&RawParams::parse(req.query_string())?)?;
-    Ok(respond(state.stats.get_data(&query).await?))
+    answer(Endpoint::GetData, &req, &state).await
 }
 
 /// Totals per year, month, day or hour, with legacy monthly totals merged in.
@@ -26,8 +28,7 @@ pub async fn get_global_sum(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = GlobalSumQuery::try_from(&RawParams::parse(req.query_string())?)?;
-    Ok(respond(state.stats.global_sum(&query).await?))
+    answer(Endpoint::GlobalSum, &req, &state).await
 }
 
 /// Hourly totals of one local day in any IANA time zone (default: today in UTC).
@@ -35,19 +36,45 @@ pub async fn get_daily_downloads(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = DailyQuery::try_from(&RawParams::parse(req.query_string())?)?;
-    let now = Utc::now();
-    let date = query
-        .date
-        .unwrap_or_else(|| now.with_timezone(&query.timezone).date_naive());
-    Ok(respond(state.stats.daily(query.timezone, date, now).await?))
+    answer(Endpoint::Daily, &req, &state).await
 }
 
-fn respond(answer: Answer) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-    if let Some(as_of) = answer.data_as_of {
+async fn answer(
+    endpoint: Endpoint,
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let query = Query::parse(endpoint, req.query_string(), Utc::now())?;
+    let (cached, hit) = state.cache.get(query).await?;
+    Ok(respond(req, &cached, hit))
+}
+
+/// 200 with the body, or 304 when the client already holds this ETag.
+pub fn respond(req: &HttpRequest, cached: &Cached, hit: bool) -> HttpResponse {
+    let not_modified = req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| if_none_match(v, &cached.etag));
+    let mut response = HttpResponse::build(if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    });
+    response
+        .insert_header((ETAG, cached.etag.as_str()))
+        .insert_header((
+            CACHE_CONTROL,
+            format!("public, max-age={}", cached.remaining().as_secs()),
+        ))
+        .insert_header((X_CACHE, if hit { "HIT" } else { "MISS" }));
+    if let Some(as_of) = cached.data_as_of {
         response.insert_header((DATA_AS_OF, as_of.format("%Y-%m-%dT%H:00:00Z").to_string()));
     }
-    response.body(answer.body)
+    if not_modified {
+        return response.finish();
+    }
+    response
+        .insert_header((CONTENT_TYPE, cached.content_type))
+        .body(cached.body.clone())
 }

@@ -14,8 +14,8 @@ pub async fn healthz() -> HttpResponse {
 
 /// 200 when the database answers a trivial query within the acquire timeout, else 503.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let backend = db::backend_name(state.stats.repository().backend());
-    match db::ping(state.stats.repository().connection()).await {
+    let backend = db::backend_name(state.cache.stats().repository().backend());
+    match db::ping(state.cache.stats().repository().connection()).await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": backend }))),
         Err(e) => {
             log::warn!("readiness check failed: {e}");

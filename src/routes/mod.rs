@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod health;
+pub mod ops;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::{FromRequest, Handler, HttpRequest, Responder, web};
@@ -12,6 +13,17 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_only("/healthz", health::healthz))
         .service(get_only("/readyz", health::readyz))
+        .service(get_only("/metrics", ops::metrics))
+        .service(
+            web::resource("/api/cache/warm")
+                .route(web::post().to(ops::warm_cache))
+                .default_service(web::to(|req: HttpRequest| async move {
+                    Err::<&str, _>(ApiError::MethodNotAllowed {
+                        method: req.method().to_string(),
+                        allowed: "POST",
+                    })
+                })),
+        )
         .service(get_only("/api/get_data", data::get_data))
         .service(get_only("/api/get_global_sum", data::get_global_sum))
         .service(get_only(
@@ -47,7 +59,7 @@ where
 pub async fn not_found(req: HttpRequest) -> Result<&'static str, ApiError> {
     Err(ApiError::NotFound(format!(
         "no route {}; the API is /api/get_data, /api/get_global_sum, /api/get_daily_downloads \
-         (alias /api/get_todays_downloads), /healthz and /readyz",
+         (alias /api/get_todays_downloads), /healthz, /readyz and /metrics",
         shorten_path(req.path())
     )))
 }

@@ -10,13 +10,103 @@ pub mod sql;
 use std::collections::HashMap;
 
 use actix_web::web::Bytes;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::DbErr;
 
-use params::{DataQuery, GlobalSumQuery, Metric, TimeGroup, TimeRange};
+use params::{DailyQuery, DataQuery, GlobalSumQuery, Metric, RawParams, TimeGroup, TimeRange};
 use repo::Repository;
 use sql::Aggregate;
+
+/// The data endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    GetData,
+    GlobalSum,
+    Daily,
+}
+
+impl Endpoint {
+    /// The endpoint a request path names (the daily endpoint has two names).
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path {
+            "/api/get_data" => Some(Self::GetData),
+            "/api/get_global_sum" => Some(Self::GlobalSum),
+            "/api/get_daily_downloads" | "/api/get_todays_downloads" => Some(Self::Daily),
+            _ => None,
+        }
+    }
+}
+
+/// A validated, normalized request to a data endpoint: defaults resolved and "today" turned
+/// into a date, so that equal keys mean equal answers (the cache key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Query {
+    Data(DataQuery),
+    GlobalSum(GlobalSumQuery),
+    Daily { timezone: Tz, date: NaiveDate },
+}
+
+impl Query {
+    /// Parses a query string for `endpoint`; `now` resolves the daily endpoint's default date.
+    pub fn parse(
+        endpoint: Endpoint,
+        query_string: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Self, crate::error::ApiError> {
+        let raw = RawParams::parse(query_string)?;
+        Ok(match endpoint {
+            Endpoint::GetData => Query::Data(DataQuery::try_from(&raw)?),
+            Endpoint::GlobalSum => Query::GlobalSum(GlobalSumQuery::try_from(&raw)?),
+            Endpoint::Daily => {
+                let q = DailyQuery::try_from(&raw)?;
+                Query::Daily {
+                    timezone: q.timezone,
+                    date: q
+                        .date
+                        .unwrap_or_else(|| now.with_timezone(&q.timezone).date_naive()),
+                }
+            }
+        })
+    }
+
+    /// The hours `[from, to)` of the hourly table that the answer depends on (open ends: None).
+    pub fn time_range(&self) -> TimeRange {
+        match self {
+            Query::Data(q) => q.range.to_time_range(),
+            Query::GlobalSum(q) => q.range.to_time_range(),
+            Query::Daily { timezone, date } => {
+                let buckets = shape::local_day_buckets(*timezone, *date);
+                TimeRange {
+                    from: buckets.first().map(|b| b.naive_utc()),
+                    to: buckets.last().map(|b| b.naive_utc() + Duration::hours(1)),
+                }
+            }
+        }
+    }
+
+    /// Whether the answer reads `monthly_downloads`.
+    pub fn reads_legacy(&self) -> bool {
+        matches!(self, Query::GlobalSum(q) if q.legacy_merge())
+    }
+
+    /// Whether a change in the hour starting at `hour` can change the answer.
+    pub fn covers(&self, hour: NaiveDateTime) -> bool {
+        let range = self.time_range();
+        range.from.is_none_or(|f| hour >= f) && range.to.is_none_or(|t| hour < t)
+    }
+
+    /// When the answer changes by the clock alone: a daily answer gains an entry as each hour
+    /// of its day starts.
+    pub fn next_clock_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Query::Daily { timezone, date } => shape::local_day_buckets(*timezone, *date)
+                .into_iter()
+                .find(|b| *b > now),
+            _ => None,
+        }
+    }
+}
 
 /// A serialized answer and the newest hour of data it was computed from.
 #[derive(Debug, Clone)]
@@ -55,6 +145,15 @@ impl Stats {
         })
     }
 
+    /// Computes the answer to `query`.
+    pub async fn run(&self, query: &Query, now: DateTime<Utc>) -> Result<Answer, DbErr> {
+        match query {
+            Query::Data(q) => self.get_data(q).await,
+            Query::GlobalSum(q) => self.global_sum(q).await,
+            Query::Daily { timezone, date } => self.daily(*timezone, *date, now).await,
+        }
+    }
+
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, DbErr> {
         let aggregate = Aggregate {
             dimensions: std::iter::once(q.group_by)
@@ -78,8 +177,7 @@ impl Stats {
     }
 
     pub async fn global_sum(&self, q: &GlobalSumQuery) -> Result<Answer, DbErr> {
-        let legacy_merge = matches!(q.time_group, TimeGroup::Month | TimeGroup::Year)
-            && q.metric == Metric::Primary;
+        let legacy_merge = q.legacy_merge();
         // With the legacy merge, hourly totals are needed per month whatever the period, so
         // that the months the legacy table covers can be left out before years are summed.
         let aggregate = Aggregate {

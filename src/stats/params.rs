@@ -359,6 +359,14 @@ pub struct GlobalSumQuery {
     pub range: DateRange,
 }
 
+impl GlobalSumQuery {
+    /// Months and years of primary downloads merge in `monthly_downloads`; the rest do not.
+    pub fn legacy_merge(&self) -> bool {
+        matches!(self.time_group, TimeGroup::Month | TimeGroup::Year)
+            && self.metric == Metric::Primary
+    }
+}
+
 impl TryFrom<&RawParams> for GlobalSumQuery {
     type Error = ApiError;
 

@@ -1,10 +1,16 @@
 //! Runs the statements of [`super::sql`] and decodes their rows into plain values.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult};
 
 use entity::{monthly_downloads, monthly_submissions};
+
+use crate::metrics::Metrics;
 
 use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
 
@@ -16,11 +22,30 @@ pub struct AggRow {
     pub value: i64,
 }
 
+/// What the freshness probe compares: per hour of the newest window (rows, primary sum, cross
+/// sum), and the row count and sum of `monthly_downloads`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub newest: Option<NaiveDateTime>,
+    pub window_start: Option<NaiveDateTime>,
+    pub hours: BTreeMap<NaiveDateTime, (i64, i64, i64)>,
+    pub legacy: (i64, i64),
+}
+
 /// Read access to the statistics tables.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Repository {
     db: DatabaseConnection,
     table: String,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("table", &self.table)
+            .finish()
+    }
 }
 
 impl Repository {
@@ -28,7 +53,62 @@ impl Repository {
         Self {
             db,
             table: table.into(),
+            metrics: None,
         }
+    }
+
+    /// Records each query's duration in `metrics` under its kind.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn timed<T>(
+        &self,
+        kind: &str,
+        work: impl Future<Output = Result<T, DbErr>>,
+    ) -> Result<T, DbErr> {
+        let started = Instant::now();
+        let result = work.await;
+        if let Some(metrics) = &self.metrics {
+            metrics.observe_query(kind, started.elapsed(), result.is_ok());
+        }
+        result
+    }
+
+    /// The fingerprint of the newest `hours` hours and of the legacy table.
+    pub async fn fingerprint(&self, hours: u32) -> Result<Fingerprint, DbErr> {
+        let newest = self.newest_hour().await?;
+        let window_start = newest.map(|n| n - chrono::Duration::hours(i64::from(hours)));
+        let mut by_hour = BTreeMap::new();
+        if let Some(from) = window_start {
+            let stmt = sql::probe(self.backend(), &self.table, from);
+            let rows = self.timed("probe", self.db.query_all(&stmt)).await?;
+            for row in &rows {
+                let bucket: Option<String> = row.try_get("", BUCKET_ALIAS)?;
+                if let Some(hour) = bucket.as_deref().and_then(super::shape::parse_hour_bucket) {
+                    let counts = (
+                        row.try_get::<Option<i64>>("", "rows")?.unwrap_or(0),
+                        row.try_get::<Option<i64>>("", "primary_sum")?.unwrap_or(0),
+                        row.try_get::<Option<i64>>("", "cross_sum")?.unwrap_or(0),
+                    );
+                    by_hour.insert(hour, counts);
+                }
+            }
+        }
+        let legacy = self.legacy_months().await.map(|months| {
+            (
+                months.len() as i64,
+                months.iter().map(|(_, v)| v).sum::<i64>(),
+            )
+        });
+        Ok(Fingerprint {
+            newest,
+            window_start,
+            hours: by_hour,
+            // A database without monthly_downloads simply has no legacy data to watch.
+            legacy: legacy.unwrap_or((0, 0)),
+        })
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -41,7 +121,7 @@ impl Repository {
 
     pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
         let stmt = sql::aggregate(self.backend(), &self.table, q);
-        let rows = self.db.query_all(&stmt).await?;
+        let rows = self.timed("aggregate", self.db.query_all(&stmt)).await?;
         rows.iter()
             .map(|row| {
                 let mut dims: [Option<String>; 2] = [None, None];
@@ -63,7 +143,12 @@ impl Repository {
 
     /// Start of the newest hour with rows, if any.
     pub async fn newest_hour(&self) -> Result<Option<NaiveDateTime>, DbErr> {
-        let row = self.db.query_one(&sql::newest_hour(&self.table)).await?;
+        let row = self
+            .timed(
+                "newest_hour",
+                self.db.query_one(&sql::newest_hour(&self.table)),
+            )
+            .await?;
         match row {
             Some(row) => row.try_get::<Option<NaiveDateTime>>("", "newest"),
             None => Ok(None),
@@ -82,7 +167,9 @@ impl Repository {
             )
             .order_by(M::Month, Order::Asc)
             .to_owned();
-        let rows = self.db.query_all(&stmt).await?;
+        let rows = self
+            .timed("legacy_months", self.db.query_all(&stmt))
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -111,7 +198,7 @@ impl Repository {
         if let Some(to) = to {
             stmt.and_where(Expr::col(S::Month).lte(to));
         }
-        let rows = self.db.query_all(&stmt).await?;
+        let rows = self.timed("submissions", self.db.query_all(&stmt)).await?;
         rows.iter()
             .map(|r| {
                 Ok((

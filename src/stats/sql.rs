@@ -3,6 +3,7 @@
 //! lives in one small function below ([`dimension_expr`], [`bucket_expr`], [`sum_expr`]).
 //! Every SQL fragment written here is a constant; user values only travel as bound parameters.
 
+use chrono::NaiveDateTime;
 use sea_orm::DbBackend;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SimpleExpr};
 
@@ -80,11 +81,19 @@ pub fn sum_expr(backend: DbBackend, metric: Metric) -> SimpleExpr {
         Metric::Cross => "\"cross_count\"",
         Metric::Total => "COALESCE(\"primary_count\", 0) + COALESCE(\"cross_count\", 0)",
     };
-    let (summed, int64) = match backend {
-        DbBackend::MySql => (summed.replace('"', "`"), "SIGNED"),
-        _ => (summed.to_string(), "BIGINT"),
+    let summed = match backend {
+        DbBackend::MySql => summed.replace('"', "`"),
+        _ => summed.to_string(),
     };
-    Expr::cust(format!("CAST(SUM({summed}) AS {int64})"))
+    Expr::cust(format!("CAST(SUM({summed}) AS {})", int64(backend)))
+}
+
+/// The 64-bit integer type of CAST: MySQL rejects `AS BIGINT`.
+fn int64(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::MySql => "SIGNED",
+        _ => "BIGINT",
+    }
 }
 
 /// Composes the statement. The rows come back unordered: ordering is by code point, which
@@ -114,6 +123,27 @@ pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatem
             dimension_expr(backend, filter.dimension).is_in(filter.values.iter().cloned()),
         );
     }
+    select
+}
+
+/// Rows and sums per hour from `from` on: the cache's fingerprint of the newest hours.
+pub fn probe(backend: DbBackend, table: &str, from: NaiveDateTime) -> SelectStatement {
+    let mut select = Query::select();
+    let bucket = bucket_expr(backend, TimeGroup::Hour);
+    select
+        .from(Alias::new(table))
+        .expr_as(bucket.clone(), Alias::new(BUCKET_ALIAS))
+        .expr_as(
+            Expr::cust("COUNT(*)").cast_as(Alias::new(int64(backend))),
+            Alias::new("rows"),
+        )
+        .expr_as(
+            sum_expr(backend, Metric::Primary),
+            Alias::new("primary_sum"),
+        )
+        .expr_as(sum_expr(backend, Metric::Cross), Alias::new("cross_sum"))
+        .and_where(Expr::col(H::StartDttm).gte(from))
+        .add_group_by([bucket]);
     select
 }
 

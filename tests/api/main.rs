@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod cache;
 mod daily;
 mod get_data;
 mod global_sum;

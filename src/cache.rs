@@ -1,0 +1,320 @@
+//! The answer cache in front of every data endpoint, and the freshness probe that keeps it honest
+//! with many instances and no coordination.
+//!
+//! The key is the normalized [`Query`]; the value is the serialized body with its ETag. An answer
+//! that covers the newest hour of data (or later) lives `cache.recent_ttl`, others `cache.ttl`,
+//! and a daily answer no longer than until its next hour starts. Every `cache.probe_interval` each
+//! instance reads a fingerprint of the newest `cache.probe_hours` hours (rows and sums per hour)
+//! and of `monthly_downloads`, and drops the answers whose hours changed. See
+//! docs/ARCHITECTURE.md for the guarantee.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::web::Bytes;
+use chrono::{NaiveDateTime, Utc};
+use moka::Expiry;
+use moka::future::Cache;
+use sea_orm::DbErr;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::settings::CacheSettings;
+use crate::stats::repo::Fingerprint;
+use crate::stats::{Query, Stats};
+
+/// A serialized answer as the cache keeps it.
+#[derive(Debug)]
+pub struct Cached {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub data_as_of: Option<NaiveDateTime>,
+    /// Strong validator: a hash of the body.
+    pub etag: String,
+    pub created: Instant,
+    pub ttl: Duration,
+}
+
+impl Cached {
+    /// Seconds of freshness left, for `Cache-Control: max-age`.
+    pub fn remaining(&self) -> Duration {
+        self.ttl.saturating_sub(self.created.elapsed())
+    }
+}
+
+struct PerEntryTtl;
+
+impl Expiry<Query, Arc<Cached>> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &Query,
+        value: &Arc<Cached>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// The answer cache; clones share one cache.
+#[derive(Clone)]
+pub struct AnswerCache {
+    cache: Option<Cache<Query, Arc<Cached>>>,
+    stats: Stats,
+    settings: Arc<CacheSettings>,
+    metrics: Arc<Metrics>,
+}
+
+impl AnswerCache {
+    pub fn new(stats: Stats, settings: CacheSettings, metrics: Arc<Metrics>) -> Self {
+        let cache = settings.enabled.then(|| {
+            Cache::builder()
+                .max_capacity(settings.max_bytes)
+                // Body plus a fixed allowance for the key and the bookkeeping.
+                .weigher(|_key: &Query, value: &Arc<Cached>| {
+                    u32::try_from(value.body.len() + 256).unwrap_or(u32::MAX)
+                })
+                .expire_after(PerEntryTtl)
+                .support_invalidation_closures()
+                .build()
+        });
+        Self {
+            cache,
+            stats,
+            settings: Arc::new(settings),
+            metrics,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The answer to `query` and whether it came from the cache. Concurrent misses for one key
+    /// run one query; errors are never cached.
+    pub async fn get(&self, query: Query) -> Result<(Arc<Cached>, bool), ApiError> {
+        let Some(cache) = &self.cache else {
+            self.metrics
+                .cache_requests
+                .with_label_values(&["miss"])
+                .inc();
+            return Ok((self.compute(&query).await.map_err(ApiError::from)?, false));
+        };
+        let entry = cache
+            .entry(query.clone())
+            .or_try_insert_with(self.compute(&query))
+            .await
+            .map_err(|e| ApiError::from_db(&e))?;
+        let hit = !entry.is_fresh();
+        self.metrics
+            .cache_requests
+            .with_label_values(&[if hit { "hit" } else { "miss" }])
+            .inc();
+        Ok((entry.into_value(), hit))
+    }
+
+    async fn compute(&self, query: &Query) -> Result<Arc<Cached>, DbErr> {
+        let now = Utc::now();
+        let answer = self.stats.run(query, now).await?;
+        // An answer that reaches the newest hour (or the hours after it) can still change.
+        let recent = match (query.time_range().to, answer.data_as_of) {
+            (None, _) | (_, None) => true,
+            (Some(to), Some(newest)) => to > newest,
+        };
+        let mut ttl = if recent {
+            self.settings.recent_ttl
+        } else {
+            self.settings.ttl
+        };
+        if let Some(change) = query.next_clock_change(now) {
+            ttl = ttl.min((change - now).to_std().unwrap_or_default());
+        }
+        Ok(Arc::new(Cached {
+            etag: etag(&answer.body),
+            body: answer.body,
+            content_type: "application/json",
+            data_as_of: answer.data_as_of,
+            created: Instant::now(),
+            ttl,
+        }))
+    }
+
+    /// Drops every answer.
+    pub fn invalidate_all(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
+            self.metrics
+                .cache_invalidations
+                .with_label_values(&["all"])
+                .inc();
+        }
+    }
+
+    /// Entry count and weighted size, after applying pending evictions.
+    pub async fn size(&self) -> (u64, u64) {
+        match &self.cache {
+            Some(cache) => {
+                cache.run_pending_tasks().await;
+                (cache.entry_count(), cache.weighted_size())
+            }
+            None => (0, 0),
+        }
+    }
+
+    /// Drops the answers that a change between two fingerprints can affect.
+    fn apply(&self, before: &Fingerprint, after: &Fingerprint) {
+        let Some(cache) = &self.cache else { return };
+        if after.newest.is_none() && before.newest.is_some() {
+            self.invalidate_all();
+            return;
+        }
+        let changed = changed_hours(before, after);
+        if !changed.is_empty() {
+            log::info!(
+                "data changed in {} hour(s) from {}; dropping the answers that cover them",
+                changed.len(),
+                changed
+                    .iter()
+                    .next()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default()
+            );
+            let changed: Vec<NaiveDateTime> = changed.into_iter().collect();
+            let result = cache
+                .invalidate_entries_if(move |query, _| changed.iter().any(|h| query.covers(*h)));
+            if result.is_err() {
+                cache.invalidate_all();
+            }
+            self.metrics
+                .cache_invalidations
+                .with_label_values(&["hours"])
+                .inc();
+        }
+        if before.legacy != after.legacy {
+            log::info!("monthly_downloads changed; dropping the answers that read it");
+            if cache
+                .invalidate_entries_if(|query, _| query.reads_legacy())
+                .is_err()
+            {
+                cache.invalidate_all();
+            }
+            self.metrics
+                .cache_invalidations
+                .with_label_values(&["legacy"])
+                .inc();
+        }
+    }
+
+    /// Runs the freshness probe forever; spawn it once per instance.
+    pub async fn probe_forever(self) {
+        if self.cache.is_none() {
+            return;
+        }
+        let mut ticker = tokio::time::interval(self.settings.probe_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut previous: Option<Fingerprint> = None;
+        loop {
+            ticker.tick().await;
+            match self
+                .stats
+                .repository()
+                .fingerprint(self.settings.probe_hours)
+                .await
+            {
+                Ok(current) => {
+                    if let Some(before) = &previous {
+                        self.apply(before, &current);
+                    }
+                    previous = Some(current);
+                }
+                Err(e) => log::debug!("freshness probe failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Hours inside the newer window whose rows or sums differ, or that appeared or vanished.
+fn changed_hours(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDateTime> {
+    let start = match (before.window_start, after.window_start) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let keys: BTreeSet<&NaiveDateTime> = before.hours.keys().chain(after.hours.keys()).collect();
+    keys.into_iter()
+        .filter(|h| start.is_none_or(|s| **h >= s))
+        .filter(|h| before.hours.get(*h) != after.hours.get(*h))
+        .copied()
+        .collect()
+}
+
+/// A strong ETag: 64-bit hash of the body and its length.
+fn etag(body: &[u8]) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("\"{:016x}-{:x}\"", hasher.finish(), body.len())
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison, as RFC 9110 says).
+pub fn if_none_match(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn fp(newest: &str, hours: &[(&str, i64)]) -> Fingerprint {
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        let newest = t(newest);
+        Fingerprint {
+            newest: Some(newest),
+            window_start: Some(newest - chrono::Duration::hours(2)),
+            hours: hours
+                .iter()
+                .map(|(h, v)| (t(h), (1, *v, 0)))
+                .collect::<BTreeMap<_, _>>(),
+            legacy: (0, 0),
+        }
+    }
+
+    #[test]
+    fn a_new_hour_and_a_rewritten_hour_are_changes_and_a_hour_leaving_the_window_is_not() {
+        let before = fp(
+            "2026-03-08 10:00",
+            &[
+                ("2026-03-08 08:00", 1),
+                ("2026-03-08 09:00", 2),
+                ("2026-03-08 10:00", 3),
+            ],
+        );
+        let after = fp(
+            "2026-03-08 11:00",
+            &[
+                ("2026-03-08 09:00", 2),
+                ("2026-03-08 10:00", 4),
+                ("2026-03-08 11:00", 5),
+            ],
+        );
+        let changed: Vec<String> = changed_hours(&before, &after)
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        assert_eq!(changed, ["2026-03-08 10:00:00", "2026-03-08 11:00:00"]);
+        assert!(changed_hours(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn etags_differ_by_body_and_if_none_match_accepts_lists_and_weak_forms() {
+        let a = etag(b"[1]");
+        assert_ne!(a, etag(b"[2]"));
+        assert!(if_none_match(&a, &a));
+        assert!(if_none_match(&format!("\"x\", W/{a}"), &a));
+        assert!(if_none_match("*", &a));
+        assert!(!if_none_match("\"x\"", &a));
+    }
+}
