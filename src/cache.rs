@@ -5,12 +5,13 @@
 //! that covers the newest hour of data (or later) lives `cache.recent_ttl`, others `cache.ttl`,
 //! and a daily answer no longer than until its next hour starts. Every `cache.probe_interval` each
 //! instance reads a fingerprint of the newest `cache.probe_hours` hours (rows and sums per hour)
-//! and of `monthly_downloads`, and drops the answers whose hours changed. See
+//! and of the monthly tables, and drops the answers whose hours changed. See
 //! docs/ARCHITECTURE.md for the guarantee.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
@@ -22,8 +23,17 @@ use sea_orm::DbErr;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::settings::CacheSettings;
+use crate::stats::params::Format;
+use crate::stats::render::render;
 use crate::stats::repo::Fingerprint;
 use crate::stats::{Query, Stats};
+
+/// What the cache is keyed by: the normalized query and the format it is written in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    pub query: Query,
+    pub format: Format,
+}
 
 /// A serialized answer as the cache keeps it.
 #[derive(Debug)]
@@ -46,10 +56,10 @@ impl Cached {
 
 struct PerEntryTtl;
 
-impl Expiry<Query, Arc<Cached>> for PerEntryTtl {
+impl Expiry<AnswerKey, Arc<Cached>> for PerEntryTtl {
     fn expire_after_create(
         &self,
-        _key: &Query,
+        _key: &AnswerKey,
         value: &Arc<Cached>,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -60,10 +70,12 @@ impl Expiry<Query, Arc<Cached>> for PerEntryTtl {
 /// The answer cache; clones share one cache.
 #[derive(Clone)]
 pub struct AnswerCache {
-    cache: Option<Cache<Query, Arc<Cached>>>,
+    cache: Option<Cache<AnswerKey, Arc<Cached>>>,
     stats: Stats,
     settings: Arc<CacheSettings>,
     metrics: Arc<Metrics>,
+    /// Bumped by every invalidation: an answer computed across one may predate the change.
+    generation: Arc<AtomicU64>,
 }
 
 impl AnswerCache {
@@ -72,7 +84,7 @@ impl AnswerCache {
             Cache::builder()
                 .max_capacity(settings.max_bytes)
                 // Body plus a fixed allowance for the key and the bookkeeping.
-                .weigher(|_key: &Query, value: &Arc<Cached>| {
+                .weigher(|_key: &AnswerKey, value: &Arc<Cached>| {
                     u32::try_from(value.body.len() + 256).unwrap_or(u32::MAX)
                 })
                 .expire_after(PerEntryTtl)
@@ -84,6 +96,7 @@ impl AnswerCache {
             stats,
             settings: Arc::new(settings),
             metrics,
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -93,17 +106,17 @@ impl AnswerCache {
 
     /// The answer to `query` and whether it came from the cache. Concurrent misses for one key
     /// run one query; errors are never cached.
-    pub async fn get(&self, query: Query) -> Result<(Arc<Cached>, bool), ApiError> {
+    pub async fn get(&self, key: AnswerKey) -> Result<(Arc<Cached>, bool), ApiError> {
         let Some(cache) = &self.cache else {
             self.metrics
                 .cache_requests
                 .with_label_values(&["miss"])
                 .inc();
-            return Ok((self.compute(&query).await.map_err(ApiError::from)?, false));
+            return Ok((self.compute(&key).await.map_err(ApiError::from)?, false));
         };
         let entry = cache
-            .entry(query.clone())
-            .or_try_insert_with(self.compute(&query))
+            .entry(key.clone())
+            .or_try_insert_with(self.compute(&key))
             .await
             .map_err(|e| ApiError::from_db(&e))?;
         let hit = !entry.is_fresh();
@@ -114,13 +127,17 @@ impl AnswerCache {
         Ok((entry.into_value(), hit))
     }
 
-    async fn compute(&self, query: &Query) -> Result<Arc<Cached>, DbErr> {
+    async fn compute(&self, key: &AnswerKey) -> Result<Arc<Cached>, DbErr> {
+        let query = &key.query;
         let now = Utc::now();
+        let generation = self.generation.load(Ordering::Acquire);
         let answer = self.stats.run(query, now).await?;
+        let body = render(&answer.payload, key.format).map_err(DbErr::Custom)?;
         // An answer that reaches the newest hour (or the hours after it) can still change.
-        let recent = match (query.time_range().to, answer.data_as_of) {
-            (None, _) | (_, None) => true,
-            (Some(to), Some(newest)) => to > newest,
+        let recent = match (query.time_range(), answer.data_as_of) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(range), Some(newest)) => range.to.is_none_or(|to| to > newest),
         };
         let mut ttl = if recent {
             self.settings.recent_ttl
@@ -130,10 +147,15 @@ impl AnswerCache {
         if let Some(change) = query.next_clock_change(now) {
             ttl = ttl.min((change - now).to_std().unwrap_or_default());
         }
+        // Invalidated while this query ran: it may have read the old rows, so hand it to the
+        // callers waiting for it but do not keep it.
+        if self.generation.load(Ordering::Acquire) != generation {
+            ttl = Duration::ZERO;
+        }
         Ok(Arc::new(Cached {
-            etag: etag(&answer.body),
-            body: answer.body,
-            content_type: "application/json",
+            etag: etag(&body),
+            body,
+            content_type: key.format.content_type(),
             data_as_of: answer.data_as_of,
             created: Instant::now(),
             ttl,
@@ -143,6 +165,7 @@ impl AnswerCache {
     /// Drops every answer.
     pub fn invalidate_all(&self) {
         if let Some(cache) = &self.cache {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             cache.invalidate_all();
             self.metrics
                 .cache_invalidations
@@ -164,46 +187,47 @@ impl AnswerCache {
 
     /// Drops the answers that a change between two fingerprints can affect.
     fn apply(&self, before: &Fingerprint, after: &Fingerprint) {
-        let Some(cache) = &self.cache else { return };
         if after.newest.is_none() && before.newest.is_some() {
             self.invalidate_all();
             return;
         }
-        let changed = changed_hours(before, after);
-        if !changed.is_empty() {
+        let changed: Vec<NaiveDateTime> = changed_hours(before, after).into_iter().collect();
+        if let Some(first) = changed.first() {
             log::info!(
-                "data changed in {} hour(s) from {}; dropping the answers that cover them",
-                changed.len(),
-                changed
-                    .iter()
-                    .next()
-                    .map(|h| h.to_string())
-                    .unwrap_or_default()
+                "data changed in {} hour(s) from {first}; dropping the answers that cover them",
+                changed.len()
             );
-            let changed: Vec<NaiveDateTime> = changed.into_iter().collect();
-            let result = cache
-                .invalidate_entries_if(move |query, _| changed.iter().any(|h| query.covers(*h)));
-            if result.is_err() {
-                cache.invalidate_all();
-            }
-            self.metrics
-                .cache_invalidations
-                .with_label_values(&["hours"])
-                .inc();
+            self.drop_where("hours", move |key| {
+                changed.iter().any(|h| key.query.covers(*h))
+            });
         }
         if before.legacy != after.legacy {
             log::info!("monthly_downloads changed; dropping the answers that read it");
-            if cache
-                .invalidate_entries_if(|query, _| query.reads_legacy())
-                .is_err()
-            {
-                cache.invalidate_all();
-            }
-            self.metrics
-                .cache_invalidations
-                .with_label_values(&["legacy"])
-                .inc();
+            self.drop_where("legacy", |key| key.query.reads_legacy());
         }
+        if before.submissions != after.submissions {
+            log::info!("monthly_submissions changed; dropping the answers that read it");
+            self.drop_where("submissions", |key| key.query.reads_submissions());
+        }
+    }
+
+    fn drop_where(
+        &self,
+        cause: &str,
+        predicate: impl Fn(&AnswerKey) -> bool + Send + Sync + 'static,
+    ) {
+        let Some(cache) = &self.cache else { return };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if cache
+            .invalidate_entries_if(move |key, _| predicate(key))
+            .is_err()
+        {
+            cache.invalidate_all();
+        }
+        self.metrics
+            .cache_invalidations
+            .with_label_values(&[cause])
+            .inc();
     }
 
     /// Runs the freshness probe forever; spawn it once per instance.
@@ -279,6 +303,7 @@ mod tests {
                 .map(|(h, v)| (t(h), (1, *v, 0)))
                 .collect::<BTreeMap<_, _>>(),
             legacy: (0, 0),
+            submissions: (0, 0),
         }
     }
 

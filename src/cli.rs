@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use crate::db::{self, Access};
 use crate::demo::{self, DemoSpec};
+use crate::import;
 use crate::settings::Settings;
 use crate::startup::{self, Application};
 
@@ -54,6 +56,19 @@ pub enum Command {
         #[arg(long)]
         hourly_only: bool,
     },
+    /// Load legacy monthly download totals (the original's monthly_data.json:
+    /// `[{"time_group": "YYYY-MM-01", "total_sum": N}, ...]`) into monthly_downloads. Months
+    /// already present are replaced; a file with any bad entry changes nothing.
+    ImportLegacy {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// Load monthly submission counts (CSV with the header `month,count`, months written
+    /// YYYY-MM-01) into monthly_submissions, under the same rules as import-legacy.
+    ImportSubmissions {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 /// Runs a parsed command line; the exit code is 0 on success, 1 on failure, 2 on bad settings.
@@ -78,11 +93,14 @@ pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e:#}");
             eprintln!("stats-backend: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn read(file: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
 
 async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
@@ -125,6 +143,42 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
             let report = demo::seed(&db, &settings.database.table, spec, !hourly_only).await?;
             log::info!("seeded {report}");
+        }
+        Command::ImportLegacy { file } => {
+            let text = read(&file)?;
+            let months = import::parse_legacy(&text)
+                .with_context(|| format!("{} refused", file.display()))?;
+            let db = db::connect(
+                &settings.database_target()?,
+                &settings.database,
+                Access::ReadWrite,
+            )
+            .await?;
+            db::migrate(&db, &settings.database.table).await?;
+            import::import_legacy(&db, &months).await?;
+            log::info!(
+                "imported {} legacy months from {}",
+                months.len(),
+                file.display()
+            );
+        }
+        Command::ImportSubmissions { file } => {
+            let text = read(&file)?;
+            let months = import::parse_submissions(&text)
+                .with_context(|| format!("{} refused", file.display()))?;
+            let db = db::connect(
+                &settings.database_target()?,
+                &settings.database,
+                Access::ReadWrite,
+            )
+            .await?;
+            db::migrate(&db, &settings.database.table).await?;
+            import::import_submissions(&db, &months).await?;
+            log::info!(
+                "imported {} submission months from {}",
+                months.len(),
+                file.display()
+            );
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod metrics;
 pub mod routes;
 pub mod settings;

@@ -3,13 +3,14 @@
 //! freshness headers.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use actix_web::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
-use crate::cache::{Cached, if_none_match};
+use crate::cache::{AnswerKey, Cached, if_none_match};
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::stats::params::{Format, RawParams};
 use crate::stats::{Endpoint, Query};
 
 pub const DATA_AS_OF: &str = "x-data-as-of";
@@ -44,9 +45,23 @@ async fn answer(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Query::parse(endpoint, req.query_string(), Utc::now())?;
-    let (cached, hit) = state.cache.get(query).await?;
+    let key = AnswerKey {
+        query: Query::parse(endpoint, req.query_string(), Utc::now())?,
+        format: Format::negotiate(
+            &RawParams::parse(req.query_string())?,
+            req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
+        )?,
+    };
+    let (cached, hit) = state.cache.get(key).await?;
     Ok(respond(req, &cached, hit))
+}
+
+/// New submissions per month or year.
+pub async fn get_submissions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    answer(Endpoint::Submissions, &req, &state).await
 }
 
 /// 200 with the body, or 304 when the client already holds this ETag.
@@ -67,7 +82,9 @@ pub fn respond(req: &HttpRequest, cached: &Cached, hit: bool) -> HttpResponse {
             CACHE_CONTROL,
             format!("public, max-age={}", cached.remaining().as_secs()),
         ))
-        .insert_header((X_CACHE, if hit { "HIT" } else { "MISS" }));
+        .insert_header((X_CACHE, if hit { "HIT" } else { "MISS" }))
+        // The body depends on Accept (JSON or CSV): shared caches must key on it.
+        .append_header((VARY, "Accept"));
     if let Some(as_of) = cached.data_as_of {
         response.insert_header((DATA_AS_OF, as_of.format("%Y-%m-%dT%H:00:00Z").to_string()));
     }

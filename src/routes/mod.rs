@@ -34,7 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_only(
             "/api/get_todays_downloads",
             data::get_daily_downloads,
-        ));
+        ))
+        .service(get_only("/api/get_submissions", data::get_submissions));
 }
 
 /// A resource answering GET and HEAD; any other method is a JSON 405.
@@ -59,7 +60,7 @@ where
 pub async fn not_found(req: HttpRequest) -> Result<&'static str, ApiError> {
     Err(ApiError::NotFound(format!(
         "no route {}; the API is /api/get_data, /api/get_global_sum, /api/get_daily_downloads \
-         (alias /api/get_todays_downloads), /healthz, /readyz and /metrics",
+         (alias /api/get_todays_downloads), /api/get_submissions, /healthz, /readyz and /metrics",
         shorten_path(req.path())
     )))
 }

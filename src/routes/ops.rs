@@ -8,10 +8,11 @@ use chrono::Utc;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use crate::cache::AnswerKey;
 use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::startup::AppState;
-use crate::stats::params::RawParams;
+use crate::stats::params::{Format, RawParams};
 use crate::stats::{Endpoint, Query};
 
 /// The requests the shipped dashboard makes: the warm list.
@@ -50,7 +51,15 @@ pub async fn warm(state: &AppState, requests: &[String]) -> Vec<Warmed> {
         let (path, query) = request.split_once('?').unwrap_or((request, ""));
         let result = match Endpoint::from_path(path) {
             Some(endpoint) => match Query::parse(endpoint, query, Utc::now()) {
-                Ok(q) => state.cache.get(q).await,
+                Ok(query) => {
+                    state
+                        .cache
+                        .get(AnswerKey {
+                            query,
+                            format: Format::Json,
+                        })
+                        .await
+                }
                 Err(e) => Err(e),
             },
             None => Err(ApiError::NotFound(format!("no data endpoint {path}"))),

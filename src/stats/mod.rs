@@ -3,18 +3,21 @@
 //! one call per endpoint that returns the serialized answer.
 
 pub mod params;
+pub mod render;
 pub mod repo;
 pub mod shape;
 pub mod sql;
 
 use std::collections::HashMap;
 
-use actix_web::web::Bytes;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::DbErr;
 
-use params::{DailyQuery, DataQuery, GlobalSumQuery, Metric, RawParams, TimeGroup, TimeRange};
+use params::{
+    DailyQuery, DataQuery, GlobalSumQuery, Metric, RawParams, SubmissionsQuery, TimeGroup,
+    TimeRange,
+};
 use repo::Repository;
 use sql::Aggregate;
 
@@ -24,6 +27,7 @@ pub enum Endpoint {
     GetData,
     GlobalSum,
     Daily,
+    Submissions,
 }
 
 impl Endpoint {
@@ -33,6 +37,7 @@ impl Endpoint {
             "/api/get_data" => Some(Self::GetData),
             "/api/get_global_sum" => Some(Self::GlobalSum),
             "/api/get_daily_downloads" | "/api/get_todays_downloads" => Some(Self::Daily),
+            "/api/get_submissions" => Some(Self::Submissions),
             _ => None,
         }
     }
@@ -45,6 +50,7 @@ pub enum Query {
     Data(DataQuery),
     GlobalSum(GlobalSumQuery),
     Daily { timezone: Tz, date: NaiveDate },
+    Submissions(SubmissionsQuery),
 }
 
 impl Query {
@@ -67,14 +73,17 @@ impl Query {
                         .unwrap_or_else(|| now.with_timezone(&q.timezone).date_naive()),
                 }
             }
+            Endpoint::Submissions => Query::Submissions(SubmissionsQuery::try_from(&raw)?),
         })
     }
 
-    /// The hours `[from, to)` of the hourly table that the answer depends on (open ends: None).
-    pub fn time_range(&self) -> TimeRange {
-        match self {
+    /// The hours `[from, to)` of the hourly table that the answer depends on (open ends: None);
+    /// `None` for an answer that reads no hours.
+    pub fn time_range(&self) -> Option<TimeRange> {
+        Some(match self {
             Query::Data(q) => q.range.to_time_range(),
             Query::GlobalSum(q) => q.range.to_time_range(),
+            Query::Submissions(_) => return None,
             Query::Daily { timezone, date } => {
                 let buckets = shape::local_day_buckets(*timezone, *date);
                 TimeRange {
@@ -82,7 +91,12 @@ impl Query {
                     to: buckets.last().map(|b| b.naive_utc() + Duration::hours(1)),
                 }
             }
-        }
+        })
+    }
+
+    /// Whether the answer reads `monthly_submissions`.
+    pub fn reads_submissions(&self) -> bool {
+        matches!(self, Query::Submissions(_))
     }
 
     /// Whether the answer reads `monthly_downloads`.
@@ -92,8 +106,9 @@ impl Query {
 
     /// Whether a change in the hour starting at `hour` can change the answer.
     pub fn covers(&self, hour: NaiveDateTime) -> bool {
-        let range = self.time_range();
-        range.from.is_none_or(|f| hour >= f) && range.to.is_none_or(|t| hour < t)
+        self.time_range().is_some_and(|range| {
+            range.from.is_none_or(|f| hour >= f) && range.to.is_none_or(|t| hour < t)
+        })
     }
 
     /// When the answer changes by the clock alone: a daily answer gains an entry as each hour
@@ -108,10 +123,23 @@ impl Query {
     }
 }
 
-/// A serialized answer and the newest hour of data it was computed from.
+/// An answer, before it is written as JSON or CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Data {
+        group_by: params::Dimension,
+        second: Option<params::Dimension>,
+        time_group: Option<TimeGroup>,
+        groups: Vec<shape::DataGroup>,
+    },
+    Sums(Vec<shape::SumEntry>),
+    Daily(Vec<shape::DailyEntry>),
+}
+
+/// An answer and the newest hour of data it was computed from.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub body: Bytes,
+    pub payload: Payload,
     pub data_as_of: Option<NaiveDateTime>,
 }
 
@@ -130,17 +158,15 @@ impl Stats {
         &self.repo
     }
 
-    /// Runs `work` beside the newest-hour probe and serializes what it returns.
-    async fn answer<T: serde::Serialize>(
+    /// Runs `work` beside the newest-hour query.
+    async fn answer(
         &self,
-        work: impl Future<Output = Result<T, DbErr>>,
+        work: impl Future<Output = Result<Payload, DbErr>>,
     ) -> Result<Answer, DbErr> {
-        let (value, data_as_of) =
+        let (payload, data_as_of) =
             futures_util::future::try_join(work, self.repo.newest_hour()).await?;
-        let body = serde_json::to_vec(&value)
-            .map_err(|e| DbErr::Custom(format!("serializing the answer: {e}")))?;
         Ok(Answer {
-            body: Bytes::from(body),
+            payload,
             data_as_of,
         })
     }
@@ -151,7 +177,20 @@ impl Stats {
             Query::Data(q) => self.get_data(q).await,
             Query::GlobalSum(q) => self.global_sum(q).await,
             Query::Daily { timezone, date } => self.daily(*timezone, *date, now).await,
+            Query::Submissions(q) => self.submissions(q).await,
         }
+    }
+
+    /// New submissions per month or year, from `monthly_submissions`.
+    pub async fn submissions(&self, q: &SubmissionsQuery) -> Result<Answer, DbErr> {
+        self.answer(async {
+            let months = self
+                .repo
+                .submission_months(q.range.start, q.range.end)
+                .await?;
+            Ok(Payload::Sums(shape::sums_from_months(months, q.time_group)))
+        })
+        .await
     }
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, DbErr> {
@@ -166,12 +205,12 @@ impl Stats {
         };
         self.answer(async {
             let rows = self.repo.aggregate(&aggregate).await?;
-            Ok(shape::nest(
-                rows,
-                q.group_by,
-                q.second_group_by,
-                q.time_group,
-            ))
+            Ok(Payload::Data {
+                group_by: q.group_by,
+                second: q.second_group_by,
+                time_group: q.time_group,
+                groups: shape::nest(rows, q.group_by, q.second_group_by, q.time_group),
+            })
         })
         .await
     }
@@ -198,10 +237,15 @@ impl Stats {
                     self.repo.legacy_months(),
                 )
                 .await?;
-                Ok(shape::merge_legacy(hourly, &legacy, q.range, q.time_group))
+                Ok(Payload::Sums(shape::merge_legacy(
+                    hourly,
+                    &legacy,
+                    q.range,
+                    q.time_group,
+                )))
             } else {
                 let rows = self.repo.aggregate(&aggregate).await?;
-                Ok(shape::sums_from_buckets(rows, q.time_group))
+                Ok(Payload::Sums(shape::sums_from_buckets(rows, q.time_group)))
             }
         })
         .await
@@ -236,7 +280,9 @@ impl Stats {
                     *totals.entry(hour).or_default() += row.value;
                 }
             }
-            Ok(shape::daily_entries(tz, &buckets, &totals, now))
+            Ok(Payload::Daily(shape::daily_entries(
+                tz, &buckets, &totals, now,
+            )))
         })
         .await
     }

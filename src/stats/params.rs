@@ -385,6 +385,72 @@ impl TryFrom<&RawParams> for GlobalSumQuery {
     }
 }
 
+/// `GET /api/get_submissions`, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubmissionsQuery {
+    /// `Month` or `Year`.
+    pub time_group: TimeGroup,
+    pub range: DateRange,
+}
+
+impl TryFrom<&RawParams> for SubmissionsQuery {
+    type Error = ApiError;
+
+    fn try_from(p: &RawParams) -> Result<Self, ApiError> {
+        let allowed = "month, year";
+        let time_group = p
+            .parse_with(
+                "time_group",
+                |s| {
+                    TimeGroup::from_wire(s)
+                        .filter(|t| matches!(t, TimeGroup::Month | TimeGroup::Year))
+                },
+                allowed,
+            )?
+            .unwrap_or(TimeGroup::Month);
+        Ok(Self {
+            time_group,
+            range: DateRange::parse(p)?,
+        })
+    }
+}
+
+/// How an answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+impl Format {
+    /// `format=json|csv` wins; otherwise an `Accept` header naming `text/csv` asks for CSV.
+    pub fn negotiate(p: &RawParams, accept: Option<&str>) -> Result<Self, ApiError> {
+        match p.get("format")? {
+            Some("json") => Ok(Format::Json),
+            Some("csv") => Ok(Format::Csv),
+            Some(other) => Err(invalid("format", other, "json, csv")),
+            None => {
+                let wants_csv = accept.is_some_and(|a| {
+                    a.split(',').any(|range| {
+                        range
+                            .split(';')
+                            .next()
+                            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+                    })
+                });
+                Ok(if wants_csv { Format::Csv } else { Format::Json })
+            }
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
 /// `GET /api/get_daily_downloads`, validated. `date: None` means today in `timezone`, which the
 /// handler resolves (with the clock) before the query is run or cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

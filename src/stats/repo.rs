@@ -30,6 +30,7 @@ pub struct Fingerprint {
     pub window_start: Option<NaiveDateTime>,
     pub hours: BTreeMap<NaiveDateTime, (i64, i64, i64)>,
     pub legacy: (i64, i64),
+    pub submissions: (i64, i64),
 }
 
 /// Read access to the statistics tables.
@@ -102,12 +103,19 @@ impl Repository {
                 months.iter().map(|(_, v)| v).sum::<i64>(),
             )
         });
+        let submissions = self.submission_months(None, None).await.map(|months| {
+            (
+                months.len() as i64,
+                months.iter().map(|(_, v)| v).sum::<i64>(),
+            )
+        });
         Ok(Fingerprint {
             newest,
             window_start,
             hours: by_hour,
-            // A database without monthly_downloads simply has no legacy data to watch.
+            // A database without the monthly tables simply has nothing there to watch.
             legacy: legacy.unwrap_or((0, 0)),
+            submissions: submissions.unwrap_or((0, 0)),
         })
     }
 

@@ -279,6 +279,17 @@ pub async fn start(settings: Settings) -> Server {
     }
 }
 
+pub async fn insert_submissions(db: &TestDb, months: &[(NaiveDate, i32)]) {
+    write::upsert_monthly_submissions(&db.writer, months)
+        .await
+        .expect("insert submissions");
+}
+
+/// The service on an existing test database.
+pub async fn start_on(db: &TestDb) -> Server {
+    start(test_settings(db.url.clone())).await
+}
+
 impl TestApp {
     /// Starts the server on a fresh database; `None` when the backend is skipped.
     pub async fn spawn(backend: Backend) -> Option<Self> {

@@ -4,9 +4,11 @@
 mod helpers;
 
 mod cache;
+mod csv_format;
 mod daily;
 mod get_data;
 mod global_sum;
 mod health;
 mod hostile;
+mod imports;
 mod model;
