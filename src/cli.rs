@@ -63,6 +63,9 @@ pub enum Command {
         /// The JSON file.
         file: PathBuf,
     },
+    /// Ask the running service on this machine (`server.port`) whether it is alive: exit 0 when
+    /// GET /healthz answers 200. For container health checks, which have no curl.
+    Healthcheck,
     /// Load monthly submission counts (CSV with the header `month,count`, months written
     /// YYYY-MM-01) into monthly_submissions, under the same rules as import-legacy.
     ImportSubmissions {
@@ -97,6 +100,26 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A one-request HTTP/1.0 client: enough for `/healthz` on loopback, with no dependency.
+fn healthcheck(port: u16) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .with_context(|| format!("connecting to {address}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.lines().next().unwrap_or_default();
+    anyhow::ensure!(
+        status.split(' ').nth(1) == Some("200"),
+        "unhealthy: {status:?}"
+    );
+    Ok(())
 }
 
 fn read(file: &std::path::Path) -> anyhow::Result<String> {
@@ -144,6 +167,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let report = demo::seed(&db, &settings.database.table, spec, !hourly_only).await?;
             log::info!("seeded {report}");
         }
+        Command::Healthcheck => healthcheck(settings.server.port)?,
         Command::ImportLegacy { file } => {
             let text = read(&file)?;
             let months = import::parse_legacy(&text)

@@ -53,10 +53,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Internal(detail) => log::error!("internal error: {detail}"),
-            Self::Unavailable(detail) => log::warn!("database unavailable: {detail}"),
-            _ => {}
+        // An internal error's detail is logged with the request id by `telemetry::finish`.
+        if let Self::Unavailable(detail) = self {
+            log::warn!("database unavailable: {detail}");
         }
         let mut builder = HttpResponse::build(self.status_code());
         if let Self::MethodNotAllowed { allowed, .. } = self {

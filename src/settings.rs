@@ -373,7 +373,53 @@ pub fn normalize_database_url(url: &str) -> Result<String, SettingsError> {
             )));
         }
     };
-    Ok(format!("{scheme}:{rest}"))
+    let normalized = format!("{scheme}:{rest}");
+    if scheme == "sqlite" {
+        return Ok(normalized);
+    }
+    socket_forms(&normalized).map_err(invalid)
+}
+
+/// The SQLAlchemy drivers' socket parameters in sqlx's words: pg8000's
+/// `?unix_sock=/cloudsql/INSTANCE/.s.PGSQL.5432` becomes `?host=/cloudsql/INSTANCE` (sqlx takes
+/// the socket's directory) and pymysql's `?unix_socket=PATH` becomes `?socket=PATH`. A URL
+/// with an empty host (`user@/db`, as Cloud SQL examples write it) gets `localhost`.
+fn socket_forms(url: &str) -> Result<String, String> {
+    // The URL parser refuses credentials without a host, the form socket URLs use.
+    let empty_host = url.contains("@/") || url.contains(":///");
+    let url = url.replacen("@/", "@localhost/", 1);
+    let mut parsed = url::Url::parse(&url).map_err(|e| format!("not a URL: {e}"))?;
+    let postgres = parsed.scheme() == "postgres";
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let (k, v) = (k.into_owned(), v.into_owned());
+            match k.as_str() {
+                "unix_sock" if postgres => {
+                    let dir = match v.rsplit_once('/') {
+                        Some((dir, file)) if file.starts_with(".s.PGSQL.") => dir.to_string(),
+                        _ => v,
+                    };
+                    ("host".to_string(), dir)
+                }
+                "unix_socket" if !postgres => ("socket".to_string(), v),
+                _ => (k, v),
+            }
+        })
+        .collect();
+    let uses_socket = pairs.iter().any(|(k, _)| k == "host" || k == "socket");
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if empty_host || parsed.host_str().is_none_or(str::is_empty) {
+        if !uses_socket {
+            return Err("the URL names no host".into());
+        }
+        parsed
+            .set_host(Some("localhost"))
+            .map_err(|e| format!("cannot set the host: {e}"))?;
+    }
+    Ok(parsed.to_string())
 }
 
 /// The URL with its password replaced, for messages and logs.
@@ -535,6 +581,32 @@ mod tests {
             err.contains("statement_timeout") && err.contains("soon"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn socket_urls_of_the_original_drivers_become_sqlx_ones() {
+        let cases = [
+            (
+                "postgresql+pg8000://reader:pw@/stats?unix_sock=/cloudsql/proj:us-central1:db/.s.PGSQL.5432",
+                "postgres://reader:pw@localhost/stats?host=%2Fcloudsql%2Fproj%3Aus-central1%3Adb",
+            ),
+            (
+                "mysql+pymysql://reader:pw@/stats?unix_socket=/cloudsql/proj:us-central1:db",
+                "mysql://reader:pw@localhost/stats?socket=%2Fcloudsql%2Fproj%3Aus-central1%3Adb",
+            ),
+            (
+                "postgres://reader@localhost/stats?host=/var/run/postgresql",
+                "postgres://reader@localhost/stats?host=%2Fvar%2Frun%2Fpostgresql",
+            ),
+            (
+                "postgres://u@db.example:5433/stats",
+                "postgres://u@db.example:5433/stats",
+            ),
+        ];
+        for (given, want) in cases {
+            assert_eq!(normalize_database_url(given).unwrap(), want, "{given}");
+        }
+        assert!(normalize_database_url("postgres:///stats").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use actix_web::dev::Service;
+use utoipa::OpenApi;
 
 use crate::cache::AnswerCache;
 use crate::db::{self, Access};
@@ -55,6 +56,7 @@ impl Application {
         });
         let cors_settings = settings.cors.clone();
         let app_state = state.clone();
+        let openapi = crate::openapi::ApiDoc::openapi();
         let mut server = HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
             App::new()
@@ -63,27 +65,20 @@ impl Application {
                 .wrap_fn(move |req, srv| {
                     let started = std::time::Instant::now();
                     let metrics = metrics.clone();
+                    let request_id = crate::telemetry::request_id(&req);
                     let response = srv.call(req);
                     async move {
-                        let response = response.await?;
-                        // Route patterns, not paths, keep the label set small.
-                        let route = response
-                            .request()
-                            .match_pattern()
-                            .unwrap_or_else(|| "unmatched".into());
-                        metrics
-                            .http_requests
-                            .with_label_values(&[route.as_str(), response.status().as_str()])
-                            .inc();
-                        metrics
-                            .http_latency
-                            .with_label_values(&[route.as_str()])
-                            .observe(started.elapsed().as_secs_f64());
+                        let mut response = response.await?;
+                        crate::telemetry::finish(&mut response, &request_id, &metrics, started);
                         Ok(response)
                     }
                 })
-                .wrap(middleware::Logger::new(r#"%a "%r" %s %b %T"#))
+                .wrap(middleware::Logger::new(
+                    r#"%a "%r" %s %b %T id=%{x-request-id}o"#,
+                ))
                 .configure(routes::configure)
+                .service(crate::openapi::docs_service(openapi.clone()))
+                .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?

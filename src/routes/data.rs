@@ -10,13 +10,31 @@ use chrono::Utc;
 use crate::cache::{AnswerKey, Cached, if_none_match};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::stats::params::{Format, RawParams};
+use crate::stats::params::{
+    DailyParams, DataParams, Format, GlobalSumParams, RawParams, SubmissionsParams,
+};
+use crate::stats::shape::{DailyEntry, SumEntry};
 use crate::stats::{Endpoint, Query};
+#[allow(unused_imports)]
+use utoipa::openapi::Object;
 
 pub const DATA_AS_OF: &str = "x-data-as-of";
 pub const X_CACHE: &str = "x-cache";
 
-/// Sums grouped by one or two dimensions and optionally a UTC time bucket.
+/// Sums grouped by one or two dimensions and optionally a UTC time bucket: one object per
+/// `group_by` value, with parallel arrays when `second_group_by` or `time_group` is given.
+#[utoipa::path(
+    get,
+    path = "/api/get_data",
+    tag = "data",
+    params(DataParams),
+    responses(
+        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<Object>),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn get_data(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -24,7 +42,20 @@ pub async fn get_data(
     answer(Endpoint::GetData, &req, &state).await
 }
 
-/// Totals per year, month, day or hour, with legacy monthly totals merged in.
+/// Totals per year, month, day or hour, ascending; months and years take legacy monthly totals
+/// from `monthly_downloads` for the months it holds.
+#[utoipa::path(
+    get,
+    path = "/api/get_global_sum",
+    tag = "data",
+    params(GlobalSumParams),
+    responses(
+        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<SumEntry>),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn get_global_sum(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -32,7 +63,20 @@ pub async fn get_global_sum(
     answer(Endpoint::GlobalSum, &req, &state).await
 }
 
-/// Hourly totals of one local day in any IANA time zone (default: today in UTC).
+/// Hourly totals of one local day in any IANA time zone (default: today in UTC): one entry per
+/// started hour, `hour` being the local start hour + 1; 23 or 25 entries on DST days.
+#[utoipa::path(
+    get,
+    path = "/api/get_daily_downloads",
+    tag = "data",
+    params(DailyParams),
+    responses(
+        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<DailyEntry>),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn get_daily_downloads(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -56,7 +100,39 @@ async fn answer(
     Ok(respond(req, &cached, hit))
 }
 
-/// New submissions per month or year.
+/// The daily endpoint under the name the shipped dashboard calls.
+#[utoipa::path(
+    get,
+    path = "/api/get_todays_downloads",
+    tag = "data",
+    params(DailyParams),
+    responses(
+        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<DailyEntry>),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
+    )
+)]
+pub async fn get_todays_downloads(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    answer(Endpoint::Daily, &req, &state).await
+}
+
+/// New submissions per month (default) or year, from `monthly_submissions`, ascending.
+#[utoipa::path(
+    get,
+    path = "/api/get_submissions",
+    tag = "data",
+    params(SubmissionsParams),
+    responses(
+        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<SumEntry>),
+        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn get_submissions(
     req: HttpRequest,
     state: web::Data<AppState>,

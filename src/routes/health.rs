@@ -4,22 +4,45 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, is_unavailable};
 use crate::startup::AppState;
 
 /// The process is alive; says nothing about the database.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// 200 when the database answers a trivial query within the acquire timeout, else 503.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The database answers"),
+        (status = 503, description = "The database does not answer", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let backend = db::backend_name(state.cache.stats().repository().backend());
-    match db::ping(state.cache.stats().repository().connection()).await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": backend }))),
-        Err(e) => {
+    let repository = state.cache.stats().repository();
+    let backend = db::backend_name(repository.backend());
+    // Reading the hourly table, not just `SELECT 1`: a wrong `database.table` is not ready either.
+    match repository.newest_hour().await {
+        Ok(newest) => Ok(HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "database": backend,
+            "data_as_of": newest.map(|n| n.format("%Y-%m-%dT%H:00:00Z").to_string()),
+        }))),
+        Err(e) if is_unavailable(&e) => {
             log::warn!("readiness check failed: {e}");
             Err(ApiError::Unavailable(format!("{backend} is not answering")))
+        }
+        Err(e) => {
+            log::warn!("readiness check failed: {e}");
+            Err(ApiError::Unavailable(format!(
+                "the hourly table {} cannot be read; check database.table",
+                state.settings.database.table
+            )))
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // The shipped dashboard calls the daily endpoint by this name.
         .service(get_only(
             "/api/get_todays_downloads",
-            data::get_daily_downloads,
+            data::get_todays_downloads,
         ))
         .service(get_only("/api/get_submissions", data::get_submissions));
 }

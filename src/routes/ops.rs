@@ -89,6 +89,19 @@ pub async fn warm(state: &AppState, requests: &[String]) -> Vec<Warmed> {
 
 /// Fills the cache with the dashboard's requests; `?invalidate=true` empties it first. Needs
 /// `Authorization: Bearer <ops.token>`; without a configured token the endpoint does not exist.
+#[utoipa::path(
+    post,
+    path = "/api/cache/warm",
+    tag = "ops",
+    params(("invalidate" = Option<bool>, Query, description = "Empty the cache first")),
+    security(("ops_token" = [])),
+    responses(
+        (status = 200, description = "What was warmed: each request with its status, cache result, duration and size"),
+        (status = 400, description = "invalidate is neither true nor false", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No ops token is configured: the endpoint is off", body = crate::openapi::ErrorBody)
+    )
+)]
 pub async fn warm_cache(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -127,6 +140,7 @@ pub async fn warm_cache(
 }
 
 /// Prometheus text exposition of this instance's metrics.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (entries, bytes) = state.cache.size().await;
     state

@@ -19,23 +19,18 @@ pub const MAX_FILTER_VALUE_LEN: usize = 255;
 
 /// The query string as name/value pairs, percent-decoded and checked to be UTF-8.
 #[derive(Debug, Default)]
-pub struct RawParams(Vec<(String, String)>);
+pub struct RawParams(Vec<(String, Option<String>)>);
 
 impl RawParams {
+    /// Splits and decodes the query string. A value that is not UTF-8 is kept as `None` and
+    /// refused only when its parameter is read: unknown parameters are ignored, whatever they hold.
     pub fn parse(query: &str) -> Result<Self, ApiError> {
         let mut pairs = Vec::new();
         for segment in query.split('&').filter(|s| !s.is_empty()) {
             let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
-            let name = decode(name).map_err(|_| {
-                ApiError::bad_request("a parameter name is not valid UTF-8 after percent-decoding")
-            })?;
-            let value = decode(value).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "parameter {}: the value is not valid UTF-8 after percent-decoding",
-                    shorten(&name)
-                ))
-            })?;
-            pairs.push((name, value));
+            // A name that is not UTF-8 is no parameter this service knows.
+            let Ok(name) = decode(name) else { continue };
+            pairs.push((name, decode(value).ok()));
         }
         Ok(Self(pairs))
     }
@@ -49,13 +44,22 @@ impl RawParams {
                 "parameter {name} is given more than once; give it at most once"
             )));
         }
+        let first = match first {
+            Some((_, None)) => {
+                return Err(ApiError::bad_request(format!(
+                    "parameter {name}: the value is not valid UTF-8 after percent-decoding"
+                )));
+            }
+            Some((_, Some(v))) => Some(v),
+            None => None,
+        };
         match first {
             None => Ok(None),
-            Some((_, v)) if v.is_empty() => Ok(None),
-            Some((_, v)) if v.len() > MAX_VALUE_LEN => Err(ApiError::bad_request(format!(
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) if v.len() > MAX_VALUE_LEN => Err(ApiError::bad_request(format!(
                 "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
             ))),
-            Some((_, v)) => Ok(Some(v.as_str())),
+            Some(v) => Ok(Some(v.as_str())),
         }
     }
 
@@ -107,7 +111,8 @@ fn invalid(name: &str, value: &str, allowed: &str) -> ApiError {
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+        #[schema(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -200,10 +205,19 @@ impl DateRange {
 
     /// The half-open UTC datetime range `[from, to)` of the days.
     pub fn to_time_range(self) -> TimeRange {
+        // Bounds outside 1000..=9998 are left open: no data lies there, MySQL's DATETIME range
+        // starts at 1000, and the day after 9999-12-31 would be written with five year digits,
+        // which SQLite compares as text.
+        let first = NaiveDate::from_ymd_opt(1000, 1, 1).unwrap_or(NaiveDate::MIN);
+        let last = NaiveDate::from_ymd_opt(9998, 12, 31).unwrap_or(NaiveDate::MAX);
         TimeRange {
-            from: self.start.and_then(|d| d.and_hms_opt(0, 0, 0)),
+            from: self
+                .start
+                .filter(|d| *d >= first)
+                .and_then(|d| d.and_hms_opt(0, 0, 0)),
             to: self
                 .end
+                .filter(|d| *d <= last)
                 .and_then(|d| d.succ_opt())
                 .and_then(|d| d.and_hms_opt(0, 0, 0)),
         }
@@ -416,7 +430,8 @@ impl TryFrom<&RawParams> for SubmissionsQuery {
 }
 
 /// How an answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Format {
     Json,
     Csv,
@@ -467,13 +482,124 @@ impl TryFrom<&RawParams> for DailyQuery {
         let timezone = p
             .parse_with(
                 "timezone",
-                |s| s.parse::<Tz>().ok(),
+                |s| {
+                    s.parse::<Tz>()
+                        .or_else(|_| Tz::from_str_insensitive(s))
+                        .ok()
+                },
                 "an IANA time zone name such as UTC, America/New_York or Asia/Kolkata",
             )?
             .unwrap_or(Tz::UTC);
         let date = p.parse_with("date", parse_date, "a date written YYYY-MM-DD")?;
         Ok(Self { timezone, date })
     }
+}
+
+/// The accepted names of the one model.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ModelName {
+    Hourly,
+    HourlyDownloadData,
+}
+
+// The wire shape of each endpoint's parameters, for the OpenAPI document. The parsers above read
+// exactly these names (a test compares them); these types only describe them.
+
+/// Query parameters of `GET /api/get_data`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct DataParams {
+    /// The fact table.
+    #[param(inline)]
+    model: ModelName,
+    /// Dimension of the answer's objects.
+    #[param(inline)]
+    group_by: Dimension,
+    /// Second dimension, as parallel arrays; must differ from `group_by`.
+    #[param(inline)]
+    second_group_by: Option<Dimension>,
+    /// UTC time bucket, as parallel arrays labelled `YYYY`, `YYYY-MM-01`, `YYYY-MM-DD` or
+    /// `YYYY-MM-DDTHH:00:00Z`.
+    #[param(inline)]
+    time_group: Option<TimeGroup>,
+    /// What `data` sums (default `primary`).
+    #[param(inline)]
+    metric: Option<Metric>,
+    /// First UTC day, inclusive.
+    start_date: Option<NaiveDate>,
+    /// Last UTC day, inclusive.
+    end_date: Option<NaiveDate>,
+    /// Exact countries, comma-separated (any matches; matched lowercase; `\,` is a comma).
+    country: Option<String>,
+    /// Exact categories, comma-separated.
+    category: Option<String>,
+    /// Exact archives, comma-separated.
+    archive: Option<String>,
+    /// Exact download types, comma-separated.
+    download_type: Option<String>,
+    /// `csv` for CSV (also chosen by `Accept: text/csv`).
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+/// Query parameters of `GET /api/get_global_sum`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct GlobalSumParams {
+    /// The fact table.
+    #[param(inline)]
+    model: ModelName,
+    /// UTC period of each entry; `month` and `year` merge in legacy monthly totals.
+    #[param(inline)]
+    time_group: TimeGroup,
+    /// What `total_sum` adds up (default `primary`; legacy totals are primary only).
+    #[param(inline)]
+    metric: Option<Metric>,
+    /// First UTC day, inclusive.
+    start_date: Option<NaiveDate>,
+    /// Last UTC day, inclusive.
+    end_date: Option<NaiveDate>,
+    /// `csv` for CSV.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+/// Query parameters of `GET /api/get_daily_downloads` and `/api/get_todays_downloads`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct DailyParams {
+    /// Any IANA time zone name (default `UTC`).
+    #[param(example = "America/New_York")]
+    timezone: Option<String>,
+    /// The local day (default: today in `timezone`).
+    date: Option<NaiveDate>,
+    /// The fact table (default `hourly`).
+    #[param(inline)]
+    model: Option<ModelName>,
+    /// `csv` for CSV.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+/// Query parameters of `GET /api/get_submissions`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SubmissionsParams {
+    /// `month` (default) or `year`.
+    #[param(inline)]
+    time_group: Option<TimeGroup>,
+    /// First day, inclusive (a month counts when its first day is inside the range).
+    start_date: Option<NaiveDate>,
+    /// Last day, inclusive.
+    end_date: Option<NaiveDate>,
+    /// `csv` for CSV.
+    #[param(inline)]
+    format: Option<Format>,
 }
 
 #[cfg(test)]
@@ -551,9 +677,17 @@ mod tests {
     }
 
     #[test]
-    fn percent_escapes_that_are_not_utf8_are_refused() {
+    fn percent_escapes_that_are_not_utf8_are_refused_in_known_parameters_only() {
         assert!(data("model=hourly&group_by=%C3%28").is_err());
         assert!(data("model=hourly&group_by=country&country=%FF").is_err());
+        assert!(data("model=hourly&group_by=country&foo=%FF&%FF=1").is_ok());
+    }
+
+    #[test]
+    fn extreme_dates_leave_the_range_open() {
+        let q = data("model=hourly&group_by=country&start_date=0001-01-01&end_date=9999-12-31")
+            .unwrap();
+        assert_eq!(q.range.to_time_range(), TimeRange::default());
     }
 
     #[test]

@@ -16,17 +16,46 @@ use super::repo::AggRow;
 /// cased character lower-cased (`côte d'ivoire` -> `Côte D'Ivoire`, `3d` -> `3D`).
 pub fn title_case(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    // Lower-cased a run at a time, so that a word-final sigma becomes 'ς' as in Python.
+    let mut run = String::new();
     let mut previous_cased = false;
     for c in s.chars() {
         let cased = c.is_uppercase() || c.is_lowercase();
         if previous_cased {
-            out.extend(c.to_lowercase());
+            run.push(c);
         } else {
-            out.extend(c.to_uppercase());
+            out.push_str(&run.to_lowercase());
+            run.clear();
+            push_titlecase(&mut out, c);
         }
         previous_cased = cased;
     }
+    out.push_str(&run.to_lowercase());
     out
+}
+
+/// Unicode title case of one character: the upper case, except for the four digraphs that have
+/// a title form of their own, and for characters whose upper case is several letters
+/// (`ß` -> `Ss`, `ﬁ` -> `Fi`), where only the first stays upper.
+fn push_titlecase(out: &mut String, c: char) {
+    let digraph = match c {
+        'Ǆ' | 'ǅ' | 'ǆ' => Some('ǅ'),
+        'Ǉ' | 'ǈ' | 'ǉ' => Some('ǈ'),
+        'Ǌ' | 'ǋ' | 'ǌ' => Some('ǋ'),
+        'Ǳ' | 'ǲ' | 'ǳ' => Some('ǲ'),
+        _ => None,
+    };
+    if let Some(t) = digraph {
+        out.push(t);
+        return;
+    }
+    let mut upper = c.to_uppercase();
+    if let Some(first) = upper.next() {
+        out.push(first);
+    }
+    for rest in upper {
+        out.extend(rest.to_lowercase());
+    }
 }
 
 /// A dimension value as answers show it.
@@ -145,7 +174,7 @@ pub fn nest(
 }
 
 /// One entry of `get_global_sum` and `get_submissions`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SumEntry {
     pub total_sum: i64,
     pub time_group: String,
@@ -209,7 +238,7 @@ pub fn merge_legacy(
 }
 
 /// One entry of `get_daily_downloads`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DailyEntry {
     /// Local start hour + 1 (1..=24).
     pub hour: u32,
@@ -277,6 +306,11 @@ mod tests {
         assert_eq!(title_case("guinea-bissau"), "Guinea-Bissau");
         assert_eq!(title_case("åland islands"), "Åland Islands");
         assert_eq!(title_case("3d PRINT"), "3D Print");
+        // Python: 'ßa land'.title(), 'ﬁji'.title(), 'ǆungla'.title(), 'ΣΑΣ σας'.title()
+        assert_eq!(title_case("ßa land"), "Ssa Land");
+        assert_eq!(title_case("ﬁji"), "Fiji");
+        assert_eq!(title_case("ǆungla"), "ǅungla");
+        assert_eq!(title_case("ΣΑΣ σας"), "Σας Σας");
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn hostile_queries(base: &str, closed: &[&str]) -> Vec<String> {
     if base.contains("time_group=month") {
         queries.push(remove(base, "time_group"));
     }
-    queries.push(format!("{base}&%FF=1&model=hourly"));
+    queries.push(format!("{base}&%FF=1&{}", base.split('&').next().unwrap()));
     queries
 }
 

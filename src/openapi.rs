@@ -1,0 +1,85 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations and the
+//! parameter types, served at `/api/openapi.json`; and the docs page at `/docs` (Swagger UI,
+//! its assets built into the binary, so it works with no internet).
+
+use utoipa::openapi::ResponseBuilder;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes;
+use crate::stats::shape::{DailyEntry, SumEntry};
+
+/// The body of every error.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// What is wrong, naming the parameter and the allowed values.
+    error: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "stats-backend",
+        description = "arXiv's public download statistics: downloads per hour by country, category, \
+                       archive and download type; monthly totals back to 1994; monthly submissions."
+    ),
+    paths(
+        routes::data::get_data,
+        routes::data::get_global_sum,
+        routes::data::get_daily_downloads,
+        routes::data::get_todays_downloads,
+        routes::data::get_submissions,
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::ops::metrics,
+        routes::ops::warm_cache,
+    ),
+    components(schemas(ErrorBody, SumEntry, DailyEntry)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "data", description = "The statistics"),
+        (name = "ops", description = "Health, metrics and the cache")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "ops_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Served by the Swagger UI service rather than by annotated handlers.
+        let page = |summary: &str, description: &str| {
+            OperationBuilder::new()
+                .tag("ops")
+                .summary(Some(summary))
+                .response("200", ResponseBuilder::new().description(description))
+                .build()
+        };
+        openapi.paths.add_path_operation(
+            "/api/openapi.json",
+            vec![HttpMethod::Get],
+            page("This OpenAPI 3.1 document", "The document, JSON"),
+        );
+        openapi.paths.add_path_operation(
+            "/docs/",
+            vec![HttpMethod::Get],
+            page(
+                "Interactive API docs (Swagger UI, no internet needed)",
+                "An HTML page",
+            ),
+        );
+    }
+}
+
+/// `/api/openapi.json` and the docs page under `/docs/`.
+pub fn docs_service(openapi: utoipa::openapi::OpenApi) -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url("/api/openapi.json", openapi)
+}

@@ -1,0 +1,83 @@
+//! Per-request bookkeeping done around every handler: the request id (taken from a sane
+//! `X-Request-Id` or made up, echoed in the response and in the log), the request metrics, and
+//! the log line of a 500 with its detail, which the client never sees.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Random per process, so that ids of several instances do not collide.
+static PREFIX: LazyLock<u64> = LazyLock::new(|| RandomState::new().hash_one(std::process::id()));
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The client's id when it is short and plain, else a new one.
+pub fn request_id(req: &ServiceRequest) -> HeaderValue {
+    let given = req.headers().get(&REQUEST_ID).filter(|v| {
+        let bytes = v.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= 64
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    });
+    match given {
+        Some(v) => v.clone(),
+        None => {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let id = format!("{:08x}-{n:x}", *PREFIX & 0xffff_ffff);
+            HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"))
+        }
+    }
+}
+
+/// Echoes the id, counts the request, and logs the detail of an internal error with the id.
+pub fn finish<B>(
+    response: &mut ServiceResponse<B>,
+    request_id: &HeaderValue,
+    metrics: &Metrics,
+    started: Instant,
+) {
+    let id = request_id.to_str().unwrap_or_default();
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        let detail = response
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+            .map(|e| match e {
+                ApiError::Internal(detail) => detail.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_else(|| "no detail".into());
+        log::error!(
+            "request {id}: {} {}: {detail}",
+            response.request().method(),
+            response.request().path()
+        );
+    }
+    response
+        .headers_mut()
+        .insert(REQUEST_ID, request_id.clone());
+    // Route patterns, not paths, keep the label set small.
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    metrics
+        .http_latency
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+}

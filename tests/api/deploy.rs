@@ -1,0 +1,314 @@
+//! Deployment concerns: the OpenAPI document and the offline docs page, unix-socket database
+//! URLs, and graceful shutdown of the real binary on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, Row, TestApp, TestDb, dt};
+use crate::{backend_tests, spawn_or_skip};
+
+/// Every route of the contract with its query parameters.
+const ROUTES: &[(&str, &str, &[&str])] = &[
+    (
+        "/api/get_data",
+        "get",
+        &[
+            "model",
+            "group_by",
+            "second_group_by",
+            "time_group",
+            "metric",
+            "start_date",
+            "end_date",
+            "country",
+            "category",
+            "archive",
+            "download_type",
+            "format",
+        ],
+    ),
+    (
+        "/api/get_global_sum",
+        "get",
+        &[
+            "model",
+            "time_group",
+            "metric",
+            "start_date",
+            "end_date",
+            "format",
+        ],
+    ),
+    (
+        "/api/get_daily_downloads",
+        "get",
+        &["timezone", "date", "model", "format"],
+    ),
+    (
+        "/api/get_todays_downloads",
+        "get",
+        &["timezone", "date", "model", "format"],
+    ),
+    (
+        "/api/get_submissions",
+        "get",
+        &["time_group", "start_date", "end_date", "format"],
+    ),
+    ("/api/cache/warm", "post", &["invalidate"]),
+    ("/healthz", "get", &[]),
+    ("/readyz", "get", &[]),
+    ("/metrics", "get", &[]),
+    ("/api/openapi.json", "get", &[]),
+    ("/docs/", "get", &[]),
+];
+
+async fn the_openapi_document_lists_every_route_and_parameter(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let doc = app.get_json("/api/openapi.json").await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.len(),
+        ROUTES.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (path, method, params) in ROUTES {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} missing");
+        let names: Vec<&str> = operation["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().map(|p| p["name"].as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(&names, params, "{path}");
+        assert!(operation["responses"]["200"].is_object(), "{path}");
+    }
+    let group_by = doc["paths"]["/api/get_data"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "group_by")
+        .unwrap()
+        .clone();
+    assert_eq!(group_by["required"], true);
+    assert_eq!(
+        group_by["schema"]["enum"],
+        serde_json::json!(["country", "download_type", "archive", "category"])
+    );
+    app.finish().await;
+}
+
+/// `src="..."` and `href="..."` values of a page.
+fn asset_links(html: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for piece in html.split(attribute).skip(1) {
+            if let Some(end) = piece.find('"') {
+                links.push(piece[..end].to_string());
+            }
+        }
+    }
+    links
+}
+
+async fn the_docs_page_loads_with_all_its_assets_from_the_service(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let page = app.get("/docs").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let links = asset_links(&page.body);
+    assert!(links.len() >= 3, "{links:?}");
+    let mut scripts = 0;
+    for link in links {
+        assert!(!link.contains("//"), "an asset from elsewhere: {link}");
+        let asset = app
+            .get(&format!("/docs/{}", link.trim_start_matches("./")))
+            .await;
+        assert_eq!(asset.status, 200, "{link}");
+        assert!(!asset.body.is_empty(), "{link}");
+        if link.ends_with(".js") {
+            scripts += 1;
+        }
+    }
+    assert!(scripts >= 2);
+    let initializer = app.get("/docs/swagger-initializer.js").await;
+    assert!(
+        initializer.body.contains("/api/openapi.json"),
+        "{}",
+        initializer.body
+    );
+    app.finish().await;
+}
+
+/// The URL of `db` over the local server's unix socket, if that socket exists.
+fn socket_url(db: &TestDb) -> Option<String> {
+    let name = db.url.rsplit('/').next().unwrap();
+    let (path, url) = match db.backend {
+        Backend::Postgres => {
+            let dir = std::env::var("STATS_TEST_PG_SOCKET_DIR")
+                .unwrap_or_else(|_| "/var/run/postgresql".into());
+            (
+                format!("{dir}/.s.PGSQL.5432"),
+                format!("postgresql+pg8000://postgres@/{name}?unix_sock={dir}/.s.PGSQL.5432"),
+            )
+        }
+        Backend::MySql => {
+            let socket = std::env::var("STATS_TEST_MYSQL_SOCKET")
+                .unwrap_or_else(|_| "/run/mysqld/mysqld.sock".into());
+            (
+                socket.clone(),
+                format!("mysql+pymysql://root@/{name}?unix_socket={socket}"),
+            )
+        }
+        Backend::Sqlite => return None,
+    };
+    if std::path::Path::new(&path).exists() {
+        Some(url)
+    } else if std::env::var("STATS_TEST_REQUIRE_DBS").is_ok_and(|v| v == "1") {
+        panic!("{path} is missing");
+    } else {
+        eprintln!("NOTICE: skipping the socket test: {path} is missing");
+        None
+    }
+}
+
+async fn unix_socket_urls_connect(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    db.insert(&[Row::new(
+        dt("2026-03-01 10:00:00"),
+        "cs.AI",
+        Some("cs"),
+        "germany",
+        "pdf",
+        Some(12),
+        Some(3),
+    )])
+    .await;
+    let Some(url) = socket_url(&db) else { return };
+    let server = TestApp::spawn_detached(url.clone(), Duration::from_secs(2)).await;
+    assert_eq!(server.get_json("/readyz").await["status"], "ready", "{url}");
+    assert_eq!(
+        server
+            .get_json("/api/get_data?model=hourly&group_by=country")
+            .await,
+        serde_json::json!([{"country": "Germany", "data": 12}])
+    );
+    db.drop_database().await;
+}
+
+/// A view over the hourly table that takes two seconds to read.
+async fn create_slow_view(db: &TestDb) {
+    let sql = match db.backend {
+        Backend::Postgres => {
+            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT pg_sleep(2)) AS pause"
+        }
+        _ => {
+            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT SLEEP(2) AS s) AS pause"
+        }
+    };
+    use sea_orm::ConnectionTrait;
+    db.writer.execute_unprepared(sql).await.unwrap();
+}
+
+async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    db.insert(&[Row::new(
+        dt("2026-03-01 10:00:00"),
+        "cs.AI",
+        Some("cs"),
+        "germany",
+        "pdf",
+        Some(12),
+        Some(3),
+    )])
+    .await;
+    create_slow_view(&db).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stats-backend"))
+        .env("DATABASE_URI", &db.url)
+        .env("PORT", port.to_string())
+        .env("STATS__DATABASE__TABLE", "slow_hourly")
+        .env("STATS__SERVER__WORKERS", "1")
+        .env("STATS__SERVER__SHUTDOWN_TIMEOUT", "20s")
+        .env("STATS_CONFIG_DIR", "/nonexistent")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the service did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let slow = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/api/get_data?model=hourly&group_by=country");
+        async move {
+            let sent = Instant::now();
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap(), sent.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, body, took) = slow.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        took > Duration::from_millis(1500),
+        "the request was not in flight at SIGTERM: {took:?}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        serde_json::json!([{"country": "Germany", "data": 12}])
+    );
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{backend:?}: exit status {exit}");
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "still accepting after SIGTERM"
+    );
+    db.drop_database().await;
+}
+
+backend_tests!(
+    the_openapi_document_lists_every_route_and_parameter,
+    the_docs_page_loads_with_all_its_assets_from_the_service,
+    unix_socket_urls_connect,
+    sigterm_lets_a_slow_request_finish_and_exits_zero,
+);
