@@ -35,6 +35,33 @@ pub struct AnswerKey {
     pub format: Format,
 }
 
+/// Where an answer came from, as `X-Cache` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    /// Past its lifetime, served because the database is unavailable.
+    Stale,
+}
+
+impl CacheStatus {
+    pub fn header(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Stale => "STALE",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Stale => "stale",
+        }
+    }
+}
+
 /// A serialized answer as the cache keeps it.
 #[derive(Debug)]
 pub struct Cached {
@@ -54,7 +81,10 @@ impl Cached {
     }
 }
 
-struct PerEntryTtl;
+/// Each entry lives its own `ttl`, plus `extra` in the last-good cache.
+struct PerEntryTtl {
+    extra: Duration,
+}
 
 impl Expiry<AnswerKey, Arc<Cached>> for PerEntryTtl {
     fn expire_after_create(
@@ -63,7 +93,7 @@ impl Expiry<AnswerKey, Arc<Cached>> for PerEntryTtl {
         value: &Arc<Cached>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(value.ttl)
+        Some(value.ttl + self.extra)
     }
 }
 
@@ -71,6 +101,9 @@ impl Expiry<AnswerKey, Arc<Cached>> for PerEntryTtl {
 #[derive(Clone)]
 pub struct AnswerCache {
     cache: Option<Cache<AnswerKey, Arc<Cached>>>,
+    /// The last good answer per key (sharing the bodies of `cache`), kept `cache.stale_if_error`
+    /// past its lifetime for when the database is unavailable.
+    last_good: Option<Cache<AnswerKey, Arc<Cached>>>,
     stats: Stats,
     settings: Arc<CacheSettings>,
     metrics: Arc<Metrics>,
@@ -80,19 +113,23 @@ pub struct AnswerCache {
 
 impl AnswerCache {
     pub fn new(stats: Stats, settings: CacheSettings, metrics: Arc<Metrics>) -> Self {
-        let cache = settings.enabled.then(|| {
+        let build = |extra: Duration| {
             Cache::builder()
                 .max_capacity(settings.max_bytes)
                 // Body plus a fixed allowance for the key and the bookkeeping.
                 .weigher(|_key: &AnswerKey, value: &Arc<Cached>| {
                     u32::try_from(value.body.len() + 256).unwrap_or(u32::MAX)
                 })
-                .expire_after(PerEntryTtl)
+                .expire_after(PerEntryTtl { extra })
                 .support_invalidation_closures()
                 .build()
-        });
+        };
+        let cache = settings.enabled.then(|| build(Duration::ZERO));
+        let last_good = (settings.enabled && !settings.stale_if_error.is_zero())
+            .then(|| build(settings.stale_if_error));
         Self {
             cache,
+            last_good,
             stats,
             settings: Arc::new(settings),
             metrics,
@@ -104,27 +141,55 @@ impl AnswerCache {
         &self.stats
     }
 
-    /// The answer to `query` and whether it came from the cache. Concurrent misses for one key
-    /// run one query; errors are never cached.
-    pub async fn get(&self, key: AnswerKey) -> Result<(Arc<Cached>, bool), ApiError> {
-        let Some(cache) = &self.cache else {
+    /// The answer to `key` and where it came from. Concurrent misses for one key run one query;
+    /// errors are never cached. When the database is unavailable, the last good answer is served
+    /// for up to `cache.stale_if_error` past its lifetime.
+    pub async fn get(&self, key: AnswerKey) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
+        let result = match &self.cache {
+            None => self
+                .compute(&key)
+                .await
+                .map(|answer| (answer, CacheStatus::Miss))
+                .map_err(|e| ApiError::from_db(&e)),
+            Some(cache) => cache
+                .entry(key.clone())
+                .or_try_insert_with(self.compute(&key))
+                .await
+                .map(|entry| {
+                    let status = if entry.is_fresh() {
+                        CacheStatus::Miss
+                    } else {
+                        CacheStatus::Hit
+                    };
+                    (entry.into_value(), status)
+                })
+                .map_err(|e| ApiError::from_db(&e)),
+        };
+        let result = match result {
+            Err(ApiError::Unavailable(reason)) => match self.stale(&key).await {
+                Some(answer) => Ok((answer, CacheStatus::Stale)),
+                None => Err(ApiError::Unavailable(reason)),
+            },
+            other => other,
+        };
+        if let Ok((answer, status)) = &result {
+            if *status == CacheStatus::Miss
+                && let Some(last_good) = &self.last_good
+            {
+                last_good.insert(key, answer.clone()).await;
+            }
             self.metrics
                 .cache_requests
-                .with_label_values(&["miss"])
+                .with_label_values(&[status.label()])
                 .inc();
-            return Ok((self.compute(&key).await.map_err(ApiError::from)?, false));
-        };
-        let entry = cache
-            .entry(key.clone())
-            .or_try_insert_with(self.compute(&key))
-            .await
-            .map_err(|e| ApiError::from_db(&e))?;
-        let hit = !entry.is_fresh();
-        self.metrics
-            .cache_requests
-            .with_label_values(&[if hit { "hit" } else { "miss" }])
-            .inc();
-        Ok((entry.into_value(), hit))
+        }
+        result
+    }
+
+    /// The last good answer for `key`, if it is still within `cache.stale_if_error`.
+    async fn stale(&self, key: &AnswerKey) -> Option<Arc<Cached>> {
+        let answer = self.last_good.as_ref()?.get(key).await?;
+        (answer.created.elapsed() < answer.ttl + self.settings.stale_if_error).then_some(answer)
     }
 
     async fn compute(&self, key: &AnswerKey) -> Result<Arc<Cached>, DbErr> {
@@ -164,6 +229,9 @@ impl AnswerCache {
 
     /// Drops every answer.
     pub fn invalidate_all(&self) {
+        if let Some(last_good) = &self.last_good {
+            last_good.invalidate_all();
+        }
         if let Some(cache) = &self.cache {
             self.generation.fetch_add(1, Ordering::AcqRel);
             cache.invalidate_all();

@@ -14,6 +14,9 @@ pub enum ApiError {
     /// 400: the request's parameters are wrong; the message names the parameter and what is allowed.
     #[error("{0}")]
     BadRequest(String),
+    /// 414: the query string is longer than any legitimate one.
+    #[error("{0}")]
+    UriTooLong(String),
     /// 401: the ops endpoints need `Authorization: Bearer <ops token>`.
     #[error("missing or wrong bearer token")]
     Unauthorized,
@@ -45,6 +48,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

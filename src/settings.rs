@@ -108,6 +108,10 @@ pub struct CacheSettings {
     pub probe_interval: Duration,
     /// Hours before the newest one that the probe watches for rewrites.
     pub probe_hours: u32,
+    /// How long past its lifetime an answer may still be served (marked `X-Cache: STALE`)
+    /// while the database is unavailable; 0 turns this off.
+    #[serde(deserialize_with = "duration")]
+    pub stale_if_error: Duration,
     /// Warm the cache with the dashboard's requests when the service starts.
     pub warm_on_start: bool,
     /// Time zones whose daily answers the warm list includes.
@@ -123,6 +127,7 @@ impl Default for CacheSettings {
             max_bytes: 64 << 20,
             probe_interval: Duration::from_secs(5),
             probe_hours: 48,
+            stale_if_error: Duration::from_secs(600),
             warm_on_start: false,
             // The zones the original dashboard offered.
             warm_timezones: [

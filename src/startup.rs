@@ -43,8 +43,13 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new().map_err(std::io::Error::other)?);
-        let repository =
-            Repository::new(db, settings.database.table.clone()).with_metrics(metrics.clone());
+        let repository = Repository::new(db, settings.database.table.clone())
+            .with_metrics(metrics.clone())
+            .with_deadline(
+                settings.database.statement_timeout
+                    + settings.database.acquire_timeout
+                    + std::time::Duration::from_secs(1),
+            );
         let state = web::Data::new(AppState {
             cache: AnswerCache::new(
                 Stats::new(repository),

@@ -7,7 +7,7 @@ use actix_web::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
-use crate::cache::{AnswerKey, Cached, if_none_match};
+use crate::cache::{AnswerKey, CacheStatus, Cached, if_none_match};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::stats::params::{
@@ -96,8 +96,8 @@ async fn answer(
             req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
         )?,
     };
-    let (cached, hit) = state.cache.get(key).await?;
-    Ok(respond(req, &cached, hit))
+    let (cached, status) = state.cache.get(key).await?;
+    Ok(respond(req, &cached, status))
 }
 
 /// The daily endpoint under the name the shipped dashboard calls.
@@ -141,7 +141,7 @@ pub async fn get_submissions(
 }
 
 /// 200 with the body, or 304 when the client already holds this ETag.
-pub fn respond(req: &HttpRequest, cached: &Cached, hit: bool) -> HttpResponse {
+pub fn respond(req: &HttpRequest, cached: &Cached, status: CacheStatus) -> HttpResponse {
     let not_modified = req
         .headers()
         .get(IF_NONE_MATCH)
@@ -158,7 +158,7 @@ pub fn respond(req: &HttpRequest, cached: &Cached, hit: bool) -> HttpResponse {
             CACHE_CONTROL,
             format!("public, max-age={}", cached.remaining().as_secs()),
         ))
-        .insert_header((X_CACHE, if hit { "HIT" } else { "MISS" }))
+        .insert_header((X_CACHE, status.header()))
         // The body depends on Accept (JSON or CSV): shared caches must key on it.
         .append_header((VARY, "Accept"));
     if let Some(as_of) = cached.data_as_of {

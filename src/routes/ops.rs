@@ -66,10 +66,10 @@ pub async fn warm(state: &AppState, requests: &[String]) -> Vec<Warmed> {
         };
         let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
         out.push(match result {
-            Ok((cached, hit)) => Warmed {
+            Ok((cached, status)) => Warmed {
                 request: request.clone(),
                 status: 200,
-                cache: if hit { "HIT" } else { "MISS" },
+                cache: status.header(),
                 milliseconds,
                 bytes: cached.body.len(),
                 error: None,

@@ -10,8 +10,10 @@ use percent_encoding::percent_decode;
 
 use crate::error::ApiError;
 
+/// Longest query string, in bytes: the longest legitimate one (100 filter values) fits well.
+pub const MAX_QUERY_LEN: usize = 8 * 1024;
 /// Longest value a parameter may have, in bytes.
-pub const MAX_VALUE_LEN: usize = 1024;
+pub const MAX_VALUE_LEN: usize = 4096;
 /// Most values a comma-separated filter may list.
 pub const MAX_FILTER_VALUES: usize = 100;
 /// Longest single filter value (the widest column, `country`, is varchar(255)).
@@ -25,6 +27,11 @@ impl RawParams {
     /// Splits and decodes the query string. A value that is not UTF-8 is kept as `None` and
     /// refused only when its parameter is read: unknown parameters are ignored, whatever they hold.
     pub fn parse(query: &str) -> Result<Self, ApiError> {
+        if query.len() > MAX_QUERY_LEN {
+            return Err(ApiError::UriTooLong(format!(
+                "the query string is longer than {MAX_QUERY_LEN} bytes"
+            )));
+        }
         let mut pairs = Vec::new();
         for segment in query.split('&').filter(|s| !s.is_empty()) {
             let (name, value) = segment.split_once('=').unwrap_or((segment, ""));

@@ -39,6 +39,7 @@ pub struct Repository {
     db: DatabaseConnection,
     table: String,
     metrics: Option<Arc<Metrics>>,
+    deadline: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -55,7 +56,14 @@ impl Repository {
             db,
             table: table.into(),
             metrics: None,
+            deadline: None,
         }
+    }
+
+    /// Gives up on any query after `deadline` (answered as unavailable).
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Records each query's duration in `metrics` under its kind.
@@ -70,7 +78,16 @@ impl Repository {
         work: impl Future<Output = Result<T, DbErr>>,
     ) -> Result<T, DbErr> {
         let started = Instant::now();
-        let result = work.await;
+        // The database cancels a statement after `database.statement_timeout`; this is the
+        // backstop for a server that does not (or a connection that hangs), so that a request
+        // never waits on the database for longer.
+        let result =
+            match self.deadline {
+                Some(deadline) => tokio::time::timeout(deadline, work).await.unwrap_or(Err(
+                    DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout),
+                )),
+                None => work.await,
+            };
         if let Some(metrics) = &self.metrics {
             metrics.observe_query(kind, started.elapsed(), result.is_ok());
         }

@@ -159,7 +159,9 @@ fn socket_url(db: &TestDb) -> Option<String> {
                 .unwrap_or_else(|_| "/var/run/postgresql".into());
             (
                 format!("{dir}/.s.PGSQL.5432"),
-                format!("postgresql+pg8000://postgres@/{name}?unix_sock={dir}/.s.PGSQL.5432"),
+                format!(
+                    "postgresql+pg8000://stats_reader:stats_reader@/{name}?unix_sock={dir}/.s.PGSQL.5432"
+                ),
             )
         }
         Backend::MySql => {
@@ -167,7 +169,7 @@ fn socket_url(db: &TestDb) -> Option<String> {
                 .unwrap_or_else(|_| "/run/mysqld/mysqld.sock".into());
             (
                 socket.clone(),
-                format!("mysql+pymysql://root@/{name}?unix_socket={socket}"),
+                format!("mysql+pymysql://stats_reader:stats_reader@/{name}?unix_socket={socket}"),
             )
         }
         Backend::Sqlite => return None,
@@ -249,7 +251,7 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
         .unwrap()
         .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stats-backend"))
-        .env("DATABASE_URI", &db.url)
+        .env("DATABASE_URI", &db.reader_url)
         .env("PORT", port.to_string())
         .env("STATS__DATABASE__TABLE", "slow_hourly")
         .env("STATS__SERVER__WORKERS", "1")

@@ -49,8 +49,8 @@ async fn start_proxy(listener: tokio::net::TcpListener, upstream: String) {
 
 async fn the_service_starts_while_the_database_is_down_and_recovers(backend: Backend) {
     let (upstream, scheme) = match backend {
-        Backend::Postgres => ("127.0.0.1:5432", "postgres://postgres@"),
-        Backend::MySql => ("127.0.0.1:3306", "mysql://root@"),
+        Backend::Postgres => ("127.0.0.1:5432", "postgres://stats_reader:stats_reader@"),
+        Backend::MySql => ("127.0.0.1:3306", "mysql://stats_reader:stats_reader@"),
         Backend::Sqlite => return,
     };
     // Reserve a port, then free it: nothing listens there until the proxy starts.

@@ -45,10 +45,72 @@ fn required() -> bool {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The SELECT-only user the service connects as in every PostgreSQL and MariaDB test.
+pub const READER: &str = "stats_reader";
+
+/// Creates (once) the SELECT-only user, grants it SELECT on the test database `name`, and
+/// returns `url` with that user.
+async fn grant_select_only(
+    backend: Backend,
+    admin: &DatabaseConnection,
+    writer: &DatabaseConnection,
+    name: &str,
+    url: &str,
+) -> String {
+    static POSTGRES: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    static MYSQL: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let created = if backend == Backend::Postgres {
+        &POSTGRES
+    } else {
+        &MYSQL
+    };
+    created
+        .get_or_init(|| async {
+            let statements: &[&str] = match backend {
+                Backend::Postgres => &["CREATE ROLE stats_reader LOGIN PASSWORD 'stats_reader'"],
+                _ => &[
+                    "CREATE USER IF NOT EXISTS 'stats_reader'@'%' IDENTIFIED BY 'stats_reader'",
+                    "CREATE USER IF NOT EXISTS 'stats_reader'@'localhost' IDENTIFIED BY 'stats_reader'",
+                ],
+            };
+            for statement in statements {
+                // "already exists" from an earlier run is fine.
+                let _ = admin.execute_unprepared(statement).await;
+            }
+        })
+        .await;
+    let grants: Vec<String> = match backend {
+        Backend::Postgres => vec![
+            "GRANT USAGE ON SCHEMA public TO stats_reader".into(),
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO stats_reader".into(),
+            // Views a test creates later (the slow view) are readable too.
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO stats_reader"
+                .into(),
+        ],
+        _ => vec![
+            format!("GRANT SELECT ON `{name}`.* TO 'stats_reader'@'%'"),
+            format!("GRANT SELECT ON `{name}`.* TO 'stats_reader'@'localhost'"),
+        ],
+    };
+    for grant in grants {
+        writer
+            .execute_unprepared(&grant)
+            .await
+            .expect("grant SELECT");
+    }
+    let mut reader = url::Url::parse(url).expect("test URL");
+    reader.set_username(READER).expect("user");
+    reader.set_password(Some(READER)).expect("password");
+    reader.to_string()
+}
+
 /// A fresh, migrated database; dropped by [`TestDb::drop_database`].
 pub struct TestDb {
     pub backend: Backend,
+    /// The URL of a user who may write (arranging data, the import commands).
     pub url: String,
+    /// The URL of a user who may only SELECT: the service under test reads through it.
+    pub reader_url: String,
     /// A writing connection, for arranging data.
     pub writer: DatabaseConnection,
     admin: Option<(DatabaseConnection, String)>,
@@ -105,8 +167,13 @@ impl TestDb {
         stats_backend::db::migrate(&writer, TABLE)
             .await
             .expect("migrate");
+        let reader_url = match &admin {
+            None => url.clone(),
+            Some((admin, name)) => grant_select_only(backend, admin, &writer, name, &url).await,
+        };
         Some(Self {
             backend,
+            reader_url,
             url,
             writer,
             admin,
@@ -287,7 +354,7 @@ pub async fn insert_submissions(db: &TestDb, months: &[(NaiveDate, i32)]) {
 
 /// The service on an existing test database.
 pub async fn start_on(db: &TestDb) -> Server {
-    start(test_settings(db.url.clone())).await
+    start(test_settings(db.reader_url.clone())).await
 }
 
 impl TestApp {
@@ -298,7 +365,7 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
         let db = TestDb::create(backend).await?;
-        let mut settings = test_settings(db.url.clone());
+        let mut settings = test_settings(db.reader_url.clone());
         tweak(&mut settings);
         Some(Self {
             server: start(settings).await,
