@@ -17,6 +17,9 @@ pub enum ApiError {
     /// 414: the query string is longer than any legitimate one.
     #[error("{0}")]
     UriTooLong(String),
+    /// 431: the request headers are larger than any legitimate ones.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// 401: the ops endpoints need `Authorization: Bearer <ops token>`.
     #[error("missing or wrong bearer token")]
     Unauthorized,
@@ -49,6 +52,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

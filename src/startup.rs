@@ -71,9 +71,14 @@ impl Application {
                     let started = std::time::Instant::now();
                     let metrics = metrics.clone();
                     let request_id = crate::telemetry::request_id(&req);
-                    let response = srv.call(req);
+                    let response = match crate::telemetry::check_head(&req) {
+                        Ok(()) => futures_util::future::Either::Left(srv.call(req)),
+                        Err(e) => futures_util::future::Either::Right(std::future::ready(Ok(req
+                            .error_response(e)
+                            .map_into_right_body()))),
+                    };
                     async move {
-                        let mut response = response.await?;
+                        let mut response = response.await?.map_into_boxed_body();
                         crate::telemetry::finish(&mut response, &request_id, &metrics, started);
                         Ok(response)
                     }

@@ -20,6 +20,24 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static PREFIX: LazyLock<u64> = LazyLock::new(|| RandomState::new().hash_one(std::process::id()));
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Most bytes of request headers the service reads; no legitimate client comes near.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses a request head that is larger than any legitimate one.
+pub fn check_head(req: &ServiceRequest) -> Result<(), ApiError> {
+    let bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "the request headers are {bytes} bytes; at most {MAX_HEADER_BYTES} are read"
+        )));
+    }
+    Ok(())
+}
+
 /// The client's id when it is short and plain, else a new one.
 pub fn request_id(req: &ServiceRequest) -> HeaderValue {
     let given = req.headers().get(&REQUEST_ID).filter(|v| {

@@ -8,7 +8,7 @@ use crate::model;
 use crate::{backend_tests, spawn_or_skip};
 
 /// The value of the first sample of `name` whose labels contain every one of `labels`.
-async fn metric(server: &Server, name: &str, labels: &[&str]) -> f64 {
+pub async fn metric(server: &Server, name: &str, labels: &[&str]) -> f64 {
     let text = server.get("/metrics").await.body;
     text.lines()
         .filter(|l| !l.starts_with('#'))

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Proxy, TestApp, TestDb, upstream, url_through};
 use crate::{backend_tests, spawn_or_skip};
 
 async fn health_and_readiness_answer_when_the_database_does(backend: Backend) {
@@ -32,46 +32,15 @@ async fn the_dashboard_origin_may_read_the_api(backend: Backend) {
     app.finish().await;
 }
 
-/// A forwarding proxy on a fixed port that the test can start after the service, so that
-/// the service starts with its database unreachable and must recover on its own.
-async fn start_proxy(listener: tokio::net::TcpListener, upstream: String) {
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let upstream = upstream.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-}
-
 async fn the_service_starts_while_the_database_is_down_and_recovers(backend: Backend) {
-    let (upstream, scheme) = match backend {
-        Backend::Postgres => ("127.0.0.1:5432", "postgres://stats_reader:stats_reader@"),
-        Backend::MySql => ("127.0.0.1:3306", "mysql://stats_reader:stats_reader@"),
-        Backend::Sqlite => return,
-    };
-    // Reserve a port, then free it: nothing listens there until the proxy starts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let Some(app) = TestApp::spawn_with(backend, |s| {
-        s.database.acquire_timeout = Duration::from_millis(500);
-    })
-    .await
-    else {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let Some(db) = TestDb::create(backend).await else {
         return;
     };
-    let db_name = app.db.url.rsplit('/').next().unwrap().to_string();
-    let down = TestApp::spawn_detached(
-        format!("{scheme}127.0.0.1:{port}/{db_name}"),
-        Duration::from_millis(500),
-    )
-    .await;
+    let proxy = Proxy::down(&upstream(backend).unwrap());
+    let down = TestApp::spawn_detached(url_through(&db, &proxy), Duration::from_millis(500)).await;
     let r = down.get("/readyz").await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(
@@ -86,13 +55,7 @@ async fn the_service_starts_while_the_database_is_down_and_recovers(backend: Bac
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.json()["error"].is_string());
     assert_eq!(down.get("/healthz").await.status, 200);
-    start_proxy(
-        tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap(),
-        upstream.to_string(),
-    )
-    .await;
+    proxy.restore().await;
     let mut ready = false;
     for _ in 0..40 {
         if down.get("/readyz").await.status == 200 {
@@ -107,7 +70,7 @@ async fn the_service_starts_while_the_database_is_down_and_recovers(backend: Bac
             .await,
         json!([])
     );
-    app.finish().await;
+    db.drop_database().await;
 }
 
 backend_tests!(

@@ -9,6 +9,7 @@ mod daily;
 mod deploy;
 mod get_data;
 mod global_sum;
+mod hardening;
 mod health;
 mod hostile;
 mod imports;
