@@ -299,10 +299,9 @@ impl AnswerCache {
     }
 
     /// Runs the freshness probe forever; spawn it once per instance.
+    /// The same probe also tells the planner how far the rollups can be trusted, so it runs
+    /// with the cache off too.
     pub async fn probe_forever(self) {
-        if self.cache.is_none() {
-            return;
-        }
         let mut ticker = tokio::time::interval(self.settings.probe_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut previous: Option<Fingerprint> = None;
@@ -315,6 +314,7 @@ impl AnswerCache {
                 .await
             {
                 Ok(current) => {
+                    self.stats.repository().update_rollup_cutoff(&current).await;
                     if let Some(before) = &previous {
                         self.apply(before, &current);
                     }

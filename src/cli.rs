@@ -63,6 +63,10 @@ pub enum Command {
         /// The JSON file.
         file: PathBuf,
     },
+    /// Bring the rollups (summary tables that make cold answers fast) up to date with the
+    /// hourly table, creating them if needed. Run it after each ingest; answers are exact
+    /// without it, only slower for the hours after the rollups' watermark.
+    RefreshRollups,
     /// Ask the running service on this machine (`server.port`) whether it is alive: exit 0 when
     /// GET /healthz answers 200. For container health checks, which have no curl.
     Healthcheck,
@@ -168,6 +172,22 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             log::info!("seeded {report}");
         }
         Command::Healthcheck => healthcheck(settings.server.port)?,
+        Command::RefreshRollups => {
+            let db = db::connect(
+                &settings.database_target()?,
+                &settings.database,
+                Access::ReadWrite,
+            )
+            .await?;
+            db::migrate(&db, &settings.database.table).await?;
+            let report = crate::rollup::refresh(&db, &settings.database.table).await?;
+            log::info!(
+                "rollups refreshed: {} day(s) rebuilt in {:.1} s, watermark {:?}",
+                report.days_rebuilt,
+                report.seconds,
+                report.watermark
+            );
+        }
         Command::ImportLegacy { file } => {
             let text = read(&file)?;
             let months = import::parse_legacy(&text)

@@ -9,6 +9,7 @@ pub mod error;
 pub mod import;
 pub mod metrics;
 pub mod openapi;
+pub mod rollup;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -209,6 +209,12 @@ async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::
         }
     };
     let report = demo::seed(db, table, spec, monthly).await?;
+    let rollups = crate::rollup::refresh(db, table).await?;
+    log::info!(
+        "rollups: {} day(s) rebuilt in {:.1} s",
+        rollups.days_rebuilt,
+        rollups.seconds
+    );
     // Fold the big write back into the database file so the WAL does not stay its size.
     db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
         .await?;

@@ -7,6 +7,7 @@ pub use sea_orm_migration::MigratorTraitSelf;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
+mod m20261127_000002_create_rollups;
 
 /// Runs this crate's migrations; `hourly_table` is the name of the hourly fact table.
 pub struct Migrator {
@@ -24,8 +25,31 @@ impl Migrator {
 #[async_trait::async_trait]
 impl MigratorTraitSelf for Migrator {
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_create_tables::Migration {
-            hourly_table: self.hourly_table.clone(),
-        })]
+        vec![
+            Box::new(m20261127_000001_create_tables::Migration {
+                hourly_table: self.hourly_table.clone(),
+            }),
+            Box::new(m20261127_000002_create_rollups::Migration),
+        ]
     }
+}
+
+/// A text column that compares byte for byte. MySQL's default collations fold case and accents,
+/// which would make `côte d'ivoire` and `cote d'ivoire` one key value; the other backends
+/// compare exactly already.
+pub(crate) fn text_column(
+    col: impl IntoIden,
+    len: u32,
+    backend: sea_orm_migration::sea_orm::DatabaseBackend,
+) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    if backend == sea_orm_migration::sea_orm::DatabaseBackend::MySql {
+        // The character set must follow the type directly, before NULL / NOT NULL.
+        def.custom(Alias::new(format!(
+            "varchar({len}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )));
+    } else {
+        def.string_len(len);
+    }
+    def
 }

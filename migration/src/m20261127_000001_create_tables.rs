@@ -39,20 +39,8 @@ enum MonthlySubmissions {
     Count,
 }
 
-/// A text column that compares byte for byte. MySQL's default collations fold case and accents,
-/// which would make `côte d'ivoire` and `cote d'ivoire` one primary-key value; the other
-/// backends compare exactly already.
 fn text(col: impl IntoIden, len: u32, backend: DatabaseBackend) -> ColumnDef {
-    let mut def = ColumnDef::new(col);
-    if backend == DatabaseBackend::MySql {
-        // The character set must follow the type directly, before NULL / NOT NULL.
-        def.custom(Alias::new(format!(
-            "varchar({len}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        )));
-    } else {
-        def.string_len(len);
-    }
-    def
+    crate::text_column(col, len, backend)
 }
 
 #[async_trait::async_trait]

@@ -163,11 +163,12 @@ impl Stats {
         &self,
         work: impl Future<Output = Result<Payload, DbErr>>,
     ) -> Result<Answer, DbErr> {
-        let (payload, data_as_of) =
-            futures_util::future::try_join(work, self.repo.newest_hour()).await?;
+        // `join`, not `try_join`: a failure of one must not drop the other mid-query, which
+        // would leave its connection busy draining a statement nobody waits for.
+        let (payload, data_as_of) = futures_util::future::join(work, self.repo.newest_hour()).await;
         Ok(Answer {
-            payload,
-            data_as_of,
+            payload: payload?,
+            data_as_of: data_as_of?,
         })
     }
 
@@ -232,11 +233,12 @@ impl Stats {
         };
         self.answer(async {
             if legacy_merge {
-                let (hourly, legacy) = futures_util::future::try_join(
+                let (hourly, legacy) = futures_util::future::join(
                     self.repo.aggregate(&aggregate),
                     self.repo.legacy_months(),
                 )
-                .await?;
+                .await;
+                let (hourly, legacy) = (hourly?, legacy?);
                 Ok(Payload::Sums(shape::merge_legacy(
                     hourly,
                     &legacy,

@@ -11,6 +11,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult
 use entity::{monthly_downloads, monthly_submissions};
 
 use crate::metrics::Metrics;
+use crate::rollup::Cutoff;
 
 use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
 
@@ -40,6 +41,8 @@ pub struct Repository {
     table: String,
     metrics: Option<Arc<Metrics>>,
     deadline: Option<std::time::Duration>,
+    /// Where the rollups stop being trusted; `None`: no rollups, read the hourly table.
+    rollups: Arc<std::sync::RwLock<Option<Cutoff>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -57,6 +60,7 @@ impl Repository {
             table: table.into(),
             metrics: None,
             deadline: None,
+            rollups: Default::default(),
         }
     }
 
@@ -94,13 +98,30 @@ impl Repository {
         result
     }
 
+    /// Re-reads the rollup watermark and checks the rollups against `live`, the hourly
+    /// table's newest hours. Without rollup tables the planner reads the hourly table.
+    pub async fn update_rollup_cutoff(&self, live: &Fingerprint) {
+        let cutoff = match crate::rollup::cutoff(&self.db, live).await {
+            Ok(cutoff) => cutoff,
+            Err(e) => {
+                log::debug!("no rollups: {e}");
+                None
+            }
+        };
+        let mut current = self.rollups.write().unwrap_or_else(|e| e.into_inner());
+        if *current != cutoff {
+            log::info!("rollup cutoff: {cutoff:?}");
+            *current = cutoff;
+        }
+    }
+
     /// The fingerprint of the newest `hours` hours and of the legacy table.
     pub async fn fingerprint(&self, hours: u32) -> Result<Fingerprint, DbErr> {
         let newest = self.newest_hour().await?;
         let window_start = newest.map(|n| n - chrono::Duration::hours(i64::from(hours)));
         let mut by_hour = BTreeMap::new();
         if let Some(from) = window_start {
-            let stmt = sql::probe(self.backend(), &self.table, from);
+            let stmt = sql::probe(self.backend(), &self.table, Some(from));
             let rows = self.timed("probe", self.db.query_all(&stmt)).await?;
             for row in &rows {
                 let bucket: Option<String> = row.try_get("", BUCKET_ALIAS)?;
@@ -145,8 +166,26 @@ impl Repository {
     }
 
     pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
-        let stmt = sql::aggregate(self.backend(), &self.table, q);
-        let rows = self.timed("aggregate", self.db.query_all(&stmt)).await?;
+        let cutoff = *self.rollups.read().unwrap_or_else(|e| e.into_inner());
+        let planned = cutoff.and_then(|c| crate::rollup::plan(q).map(|source| (c, source)));
+        let rows = match planned {
+            Some((cutoff, source)) => {
+                let stmt = sql::aggregate_with_rollup(
+                    self.backend(),
+                    &self.table,
+                    source,
+                    q,
+                    cutoff.hour,
+                    cutoff.day,
+                );
+                self.timed("aggregate_rollup", self.db.query_all(&stmt))
+                    .await?
+            }
+            None => {
+                let stmt = sql::aggregate(self.backend(), &self.table, q);
+                self.timed("aggregate", self.db.query_all(&stmt)).await?
+            }
+        };
         rows.iter()
             .map(|row| {
                 let mut dims: [Option<String>; 2] = [None, None];

@@ -60,6 +60,11 @@ pub fn dimension_expr(backend: DbBackend, dimension: Dimension) -> SimpleExpr {
 /// `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or `YYYY-MM-DD HH`. There is no portable date truncation,
 /// and the format stays inline: bound, PostgreSQL would see SELECT and GROUP BY as different.
 pub fn bucket_expr(backend: DbBackend, time_group: TimeGroup) -> SimpleExpr {
+    bucket_on(backend, time_group, "start_dttm")
+}
+
+/// [`bucket_expr`] over another datetime or date column (of a rollup table).
+fn bucket_on(backend: DbBackend, time_group: TimeGroup, column: &'static str) -> SimpleExpr {
     let (pg, my, lite) = match time_group {
         TimeGroup::Year => ("YYYY", "%Y", "%Y"),
         TimeGroup::Month => ("YYYY-MM", "%Y-%m", "%Y-%m"),
@@ -67,23 +72,29 @@ pub fn bucket_expr(backend: DbBackend, time_group: TimeGroup) -> SimpleExpr {
         TimeGroup::Hour => ("YYYY-MM-DD HH24", "%Y-%m-%d %H", "%Y-%m-%d %H"),
     };
     Expr::cust(match backend {
-        DbBackend::Postgres => format!("to_char(\"start_dttm\", '{pg}')"),
-        DbBackend::MySql => format!("DATE_FORMAT(`start_dttm`, '{my}')"),
-        _ => format!("strftime('{lite}', \"start_dttm\")"),
+        DbBackend::Postgres => format!("to_char(\"{column}\", '{pg}')"),
+        DbBackend::MySql => format!("DATE_FORMAT(`{column}`, '{my}')"),
+        _ => format!("strftime('{lite}', \"{column}\")"),
     })
 }
 
 /// SUM of the metric as a 64-bit integer on every backend (MySQL's SUM is DECIMAL,
 /// PostgreSQL's SUM of a bigint is NUMERIC). NULL counts add nothing.
 pub fn sum_expr(backend: DbBackend, metric: Metric) -> SimpleExpr {
+    sum_on(backend, metric, Source::Hourly)
+}
+
+/// [`sum_expr`] over the count columns of `source`.
+fn sum_on(backend: DbBackend, metric: Metric, source: Source) -> SimpleExpr {
+    let (primary, cross) = source.count_columns();
     let summed = match metric {
-        Metric::Primary => "\"primary_count\"",
-        Metric::Cross => "\"cross_count\"",
-        Metric::Total => "COALESCE(\"primary_count\", 0) + COALESCE(\"cross_count\", 0)",
+        Metric::Primary => format!("\"{primary}\""),
+        Metric::Cross => format!("\"{cross}\""),
+        Metric::Total => format!("COALESCE(\"{primary}\", 0) + COALESCE(\"{cross}\", 0)"),
     };
     let summed = match backend {
         DbBackend::MySql => summed.replace('"', "`"),
-        _ => summed.to_string(),
+        _ => summed,
     };
     Expr::cust(format!("CAST(SUM({summed}) AS {})", int64(backend)))
 }
@@ -96,27 +107,112 @@ fn int64(backend: DbBackend) -> &'static str {
     }
 }
 
+/// Where an aggregate is read from: the hourly table or one of the rollups that
+/// `refresh-rollups` maintains (see `crate::rollup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Hourly,
+    /// Per-hour totals.
+    RollupHour,
+    /// Per-day totals by every dimension.
+    RollupDay,
+    /// Per-day totals by category (and its archive).
+    RollupDayCategory,
+    /// Per-day totals by country.
+    RollupDayCountry,
+}
+
+impl Source {
+    pub fn table(self, hourly: &str) -> &str {
+        match self {
+            Source::Hourly => hourly,
+            Source::RollupHour => "rollup_hour",
+            Source::RollupDay => "rollup_day",
+            Source::RollupDayCategory => "rollup_day_category",
+            Source::RollupDayCountry => "rollup_day_country",
+        }
+    }
+
+    fn time_column(self) -> &'static str {
+        match self {
+            Source::Hourly => "start_dttm",
+            Source::RollupHour => "hour",
+            _ => "day",
+        }
+    }
+
+    fn count_columns(self) -> (&'static str, &'static str) {
+        match self {
+            Source::Hourly => ("primary_count", "cross_count"),
+            _ => ("primary_sum", "cross_sum"),
+        }
+    }
+
+    /// Whether the time column holds days rather than hours.
+    pub fn by_day(self) -> bool {
+        matches!(
+            self,
+            Source::RollupDay | Source::RollupDayCategory | Source::RollupDayCountry
+        )
+    }
+
+    /// The dimensions this source keeps.
+    pub fn keeps(self, dimension: Dimension) -> bool {
+        match self {
+            Source::Hourly | Source::RollupDay => true,
+            Source::RollupHour => false,
+            Source::RollupDayCategory => {
+                matches!(dimension, Dimension::Category | Dimension::Archive)
+            }
+            Source::RollupDayCountry => dimension == Dimension::Country,
+        }
+    }
+}
+
 /// Composes the statement. The rows come back unordered: ordering is by code point, which
 /// only Rust does the same way on every backend.
 pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatement {
+    aggregate_from(backend, table, Source::Hourly, q, q.range)
+}
+
+/// The aggregate over one source, with `range` in that source's time column: datetimes for
+/// the hourly table and `rollup_hour`, the days of the bounds for the day rollups (which the
+/// planner only uses with ranges of whole days).
+fn aggregate_from(
+    backend: DbBackend,
+    hourly_table: &str,
+    source: Source,
+    q: &Aggregate,
+    range: TimeRange,
+) -> SelectStatement {
     let mut select = Query::select();
-    select.from(Alias::new(table));
+    select.from(Alias::new(source.table(hourly_table)));
     for (dimension, alias) in q.dimensions.iter().zip(DIM_ALIASES) {
         let expr = dimension_expr(backend, *dimension);
         select.expr_as(expr.clone(), Alias::new(alias));
         select.add_group_by([expr]);
     }
     if let Some(time_group) = q.time_group {
-        let expr = bucket_expr(backend, time_group);
+        let expr = bucket_on(backend, time_group, source.time_column());
         select.expr_as(expr.clone(), Alias::new(BUCKET_ALIAS));
         select.add_group_by([expr]);
     }
-    select.expr_as(sum_expr(backend, q.metric), Alias::new(VALUE_ALIAS));
-    if let Some(from) = q.range.from {
-        select.and_where(Expr::col(H::StartDttm).gte(from));
-    }
-    if let Some(to) = q.range.to {
-        select.and_where(Expr::col(H::StartDttm).lt(to));
+    select.expr_as(sum_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
+    let time = Expr::col(Alias::new(source.time_column()));
+    if source.by_day() {
+        if let Some(from) = range.from {
+            select.and_where(time.clone().gte(from.date()));
+        }
+        if let Some(to) = range.to {
+            select.and_where(time.lt(to.date()));
+        }
+    } else {
+        if let Some(from) = range.from {
+            select.and_where(time.clone().gte(from));
+        }
+        if let Some(to) = range.to {
+            select.and_where(time.lt(to));
+        }
     }
     for filter in &q.filters {
         select.and_where(
@@ -126,8 +222,59 @@ pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatem
     select
 }
 
+/// The aggregate read from `source` for the hours before `cutoff` and from the hourly table
+/// from `cutoff` on, summed again over both: exact whatever the rollups hold past the cutoff.
+/// For day rollups, `day_cutoff` is the first day not read from the rollup (the partial day
+/// of the cutoff hour is in the rollup when the cutoff is the watermark itself).
+pub fn aggregate_with_rollup(
+    backend: DbBackend,
+    hourly_table: &str,
+    source: Source,
+    q: &Aggregate,
+    cutoff: NaiveDateTime,
+    day_cutoff: chrono::NaiveDate,
+) -> SelectStatement {
+    let rollup_to = if source.by_day() {
+        day_cutoff.and_hms_opt(0, 0, 0)
+    } else {
+        Some(cutoff)
+    };
+    let rollup_range = TimeRange {
+        from: q.range.from,
+        to: match (q.range.to, rollup_to) {
+            (Some(a), Some(b)) => Some(Ord::min(a, b)),
+            (a, b) => a.or(b),
+        },
+    };
+    let hourly_range = TimeRange {
+        from: Some(q.range.from.map_or(cutoff, |f| Ord::max(f, cutoff))),
+        to: q.range.to,
+    };
+    let mut inner = aggregate_from(backend, hourly_table, source, q, rollup_range);
+    inner.union(
+        sea_orm::sea_query::UnionType::All,
+        aggregate_from(backend, hourly_table, Source::Hourly, q, hourly_range),
+    );
+    let mut outer = Query::select();
+    outer.from_subquery(inner, Alias::new("parts"));
+    for alias in DIM_ALIASES.iter().take(q.dimensions.len()) {
+        outer.column(Alias::new(*alias));
+        outer.add_group_by([Expr::col(Alias::new(*alias))]);
+    }
+    if q.time_group.is_some() {
+        outer.column(Alias::new(BUCKET_ALIAS));
+        outer.add_group_by([Expr::col(Alias::new(BUCKET_ALIAS))]);
+    }
+    let total = match backend {
+        DbBackend::MySql => format!("CAST(SUM(`{VALUE_ALIAS}`) AS {})", int64(backend)),
+        _ => format!("CAST(SUM(\"{VALUE_ALIAS}\") AS {})", int64(backend)),
+    };
+    outer.expr_as(Expr::cust(total), Alias::new(VALUE_ALIAS));
+    outer
+}
+
 /// Rows and sums per hour from `from` on: the cache's fingerprint of the newest hours.
-pub fn probe(backend: DbBackend, table: &str, from: NaiveDateTime) -> SelectStatement {
+pub fn probe(backend: DbBackend, table: &str, from: Option<NaiveDateTime>) -> SelectStatement {
     let mut select = Query::select();
     let bucket = bucket_expr(backend, TimeGroup::Hour);
     select
@@ -142,8 +289,10 @@ pub fn probe(backend: DbBackend, table: &str, from: NaiveDateTime) -> SelectStat
             Alias::new("primary_sum"),
         )
         .expr_as(sum_expr(backend, Metric::Cross), Alias::new("cross_sum"))
-        .and_where(Expr::col(H::StartDttm).gte(from))
         .add_group_by([bucket]);
+    if let Some(from) = from {
+        select.and_where(Expr::col(H::StartDttm).gte(from));
+    }
     select
 }
 

@@ -206,7 +206,7 @@ async fn a_query_past_the_statement_timeout_is_cancelled_and_answers_503(backend
     );
     // The pool is not exhausted: its connections came back, idle and within the bound.
     let (mut open, mut idle) = (0.0, 0.0);
-    for _ in 0..30 {
+    for _ in 0..100 {
         open = crate::cache::metric(&server, "stats_db_pool_connections", &[]).await;
         idle = crate::cache::metric(&server, "stats_db_pool_idle_connections", &[]).await;
         if idle >= 1.0 {

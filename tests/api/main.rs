@@ -14,3 +14,4 @@ mod health;
 mod hostile;
 mod imports;
 mod model;
+mod rollups;

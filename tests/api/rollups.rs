@@ -1,0 +1,190 @@
+//! Rollups never change an answer: with them, without them, and with them out of date.
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::Value;
+
+use crate::cache::metric;
+use crate::helpers::{Backend, Row, Server, TABLE, date, dt};
+use crate::model::{self, DIMENSIONS, METRICS, TIME_GROUPS};
+use crate::{backend_tests, spawn_or_skip};
+
+const LEGACY: &[(&str, i64)] = &[("2025-11-01", 700), ("2025-12-01", 800)];
+
+fn legacy() -> Vec<(chrono::NaiveDate, i64)> {
+    LEGACY.iter().map(|(m, v)| (date(m), *v)).collect()
+}
+
+/// Every request whose answer the model can compute, with that answer.
+fn cases(rows: &[Row]) -> Vec<(String, Value)> {
+    let mut cases = Vec::new();
+    for group_by in DIMENSIONS {
+        let seconds = std::iter::once(None).chain(
+            DIMENSIONS
+                .iter()
+                .filter(|d| **d != group_by)
+                .map(|d| Some(*d)),
+        );
+        for second in seconds {
+            for time_group in [None, Some("year"), Some("month"), Some("day"), Some("hour")] {
+                let mut url = format!("/api/get_data?model=hourly&group_by={group_by}");
+                if let Some(s) = second {
+                    url += &format!("&second_group_by={s}");
+                }
+                if let Some(t) = time_group {
+                    url += &format!("&time_group={t}");
+                }
+                cases.push((
+                    url.clone(),
+                    model::get_data(rows, group_by, second, time_group, "primary", |_| true),
+                ));
+            }
+        }
+    }
+    for metric in METRICS {
+        let url = format!(
+            "/api/get_data?model=hourly&group_by=category&time_group=month&metric={metric}&start_date=2026-01-01"
+        );
+        let keep = |r: &Row| r.start >= dt("2026-01-01 00:00:00");
+        cases.push((
+            url,
+            model::get_data(rows, "category", None, Some("month"), metric, keep),
+        ));
+        let url = format!(
+            "/api/get_data?model=hourly&group_by=archive&country=germany,United%20States&metric={metric}&end_date=2026-03-07"
+        );
+        let keep = |r: &Row| {
+            (r.country == "germany" || r.country == "united states")
+                && r.start < dt("2026-03-08 00:00:00")
+        };
+        cases.push((
+            url,
+            model::get_data(rows, "archive", None, None, metric, keep),
+        ));
+        for time_group in TIME_GROUPS {
+            let url =
+                format!("/api/get_global_sum?model=hourly&time_group={time_group}&metric={metric}");
+            cases.push((
+                url,
+                model::global_sum(rows, &legacy(), time_group, metric, (None, None)),
+            ));
+        }
+    }
+    cases
+}
+
+async fn check(server: &Server, rows: &[Row], backend: Backend, stage: &str) {
+    for (url, want) in cases(rows) {
+        assert_eq!(
+            server.get_json(&url).await,
+            want,
+            "{backend:?} {stage}: {url}"
+        );
+    }
+}
+
+/// Waits until the planner reads the rollups (the probe has seen them).
+async fn until_rollups_are_used(server: &Server, backend: Backend) {
+    let count = || {
+        metric(
+            server,
+            "stats_db_query_duration_seconds_count",
+            &["query=\"aggregate_rollup\""],
+        )
+    };
+    let before = count().await;
+    for _ in 0..50 {
+        server
+            .get("/api/get_global_sum?model=hourly&time_group=day")
+            .await;
+        if count().await > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{backend:?}: the rollups are never read");
+}
+
+async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Backend) {
+    let app = spawn_or_skip!(backend, |s| {
+        s.cache.enabled = false;
+        s.cache.probe_interval = Duration::from_millis(100);
+    });
+    let mut rows = model::dataset();
+    app.db.insert(&rows).await;
+    app.db.insert_legacy(&legacy()).await;
+    let daily = [
+        "/api/get_daily_downloads?timezone=America/New_York&date=2026-03-08",
+        "/api/get_daily_downloads?timezone=Asia/Kolkata&date=2025-12-31",
+        "/api/get_daily_downloads?date=2026-01-01",
+    ];
+    let mut plain_daily = Vec::new();
+    for url in daily {
+        plain_daily.push(app.get_json(url).await);
+    }
+    check(&app, &rows, backend, "without rollups").await;
+
+    stats_backend::rollup::refresh(&app.db.writer, TABLE)
+        .await
+        .unwrap();
+    until_rollups_are_used(&app, backend).await;
+    check(&app, &rows, backend, "with rollups").await;
+    for (url, plain) in daily.iter().zip(&plain_daily) {
+        assert_eq!(
+            &app.get_json(url).await,
+            plain,
+            "{backend:?} with rollups: {url}"
+        );
+    }
+
+    // An ingest after the refresh: a new hour, and a rewrite of an hour the rollups hold.
+    let new_hour = vec![Row::new(
+        dt("2026-03-08 09:00:00"),
+        "cs.AI",
+        Some("cs"),
+        "germany",
+        "pdf",
+        Some(4242),
+        Some(1),
+    )];
+    app.db.insert(&new_hour).await;
+    rows.extend(new_hour);
+    let target = rows
+        .iter()
+        .position(|r| r.start == dt("2026-03-08 07:00:00"))
+        .unwrap();
+    let update = Query::update()
+        .table(Alias::new(TABLE))
+        .value(Alias::new("primary_count"), 777)
+        .and_where(Expr::col(Alias::new("start_dttm")).eq(rows[target].start))
+        .and_where(Expr::col(Alias::new("category")).eq(rows[target].category.as_str()))
+        .and_where(Expr::col(Alias::new("country")).eq(rows[target].country.as_str()))
+        .and_where(Expr::col(Alias::new("download_type")).eq(rows[target].download_type.as_str()))
+        .to_owned();
+    assert_eq!(
+        app.db
+            .writer
+            .execute(&update)
+            .await
+            .unwrap()
+            .rows_affected(),
+        1
+    );
+    rows[target].primary = Some(777);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    check(&app, &rows, backend, "with stale rollups").await;
+
+    // And after the next refresh, which rebuilds only the changed day.
+    let report = stats_backend::rollup::refresh(&app.db.writer, TABLE)
+        .await
+        .unwrap();
+    assert_eq!(report.days_rebuilt, 1, "{backend:?}");
+    assert_eq!(report.watermark, Some(dt("2026-03-08 10:00:00")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    check(&app, &rows, backend, "after the second refresh").await;
+    app.finish().await;
+}
+
+backend_tests!(answers_are_identical_with_without_and_with_stale_rollups);
