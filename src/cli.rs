@@ -67,6 +67,16 @@ pub enum Command {
     /// hourly table, creating them if needed. Run it after each ingest; answers are exact
     /// without it, only slower for the hours after the rollups' watermark.
     RefreshRollups,
+    /// Print the SQL the service runs for a request (as it would now, with the rollups it
+    /// would use), then run that SQL directly `--runs` times and print its timing. For
+    /// benchmarks and for reading query plans.
+    Sql {
+        /// The request, e.g. '/api/get_data?model=hourly&group_by=category'.
+        request: String,
+        /// How many times to run the statement.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
     /// Ask the running service on this machine (`server.port`) whether it is alive: exit 0 when
     /// GET /healthz answers 200. For container health checks, which have no curl.
     Healthcheck,
@@ -126,6 +136,51 @@ fn healthcheck(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn explain(settings: &Settings, request: &str, runs: u32) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let (path, query) = request.split_once('?').unwrap_or((request, ""));
+    let endpoint = crate::stats::Endpoint::from_path(path)
+        .with_context(|| format!("no data endpoint {path}"))?;
+    let query = crate::stats::Query::parse(endpoint, query, Utc::now())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let aggregate = query
+        .aggregate()
+        .context("this request reads no hourly data")?;
+    let db = db::connect(
+        &settings.database_target()?,
+        &settings.database,
+        Access::ReadOnly,
+    )
+    .await?;
+    let repo = crate::stats::repo::Repository::new(db.clone(), settings.database.table.clone());
+    let fingerprint = repo.fingerprint(settings.cache.probe_hours).await?;
+    repo.update_rollup_cutoff(&fingerprint).await;
+    let (statement, kind) = repo.statement(&aggregate);
+    let text = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            statement.to_string(sea_orm::sea_query::PostgresQueryBuilder)
+        }
+        sea_orm::DbBackend::MySql => statement.to_string(sea_orm::sea_query::MysqlQueryBuilder),
+        _ => statement.to_string(sea_orm::sea_query::SqliteQueryBuilder),
+    };
+    println!("-- {kind}\n{text};");
+    let mut times = Vec::with_capacity(runs as usize);
+    let mut rows = 0;
+    for _ in 0..runs.max(1) {
+        let started = std::time::Instant::now();
+        rows = db.query_all(&statement).await?.len();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "-- rows={rows} runs={} median_ms={:.2} min_ms={:.2}",
+        times.len(),
+        times[times.len() / 2],
+        times[0]
+    );
+    Ok(())
+}
+
 fn read(file: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
@@ -172,6 +227,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             log::info!("seeded {report}");
         }
         Command::Healthcheck => healthcheck(settings.server.port)?,
+        Command::Sql { request, runs } => explain(&settings, &request, runs).await?,
         Command::RefreshRollups => {
             let db = db::connect(
                 &settings.database_target()?,

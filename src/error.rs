@@ -61,10 +61,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        // An internal error's detail is logged with the request id by `telemetry::finish`.
-        if let Self::Unavailable(detail) = self {
-            log::warn!("database unavailable: {detail}");
-        }
+        // An internal error's detail is logged with the request id by `telemetry::finish`; an
+        // outage was logged with the driver's message where the database error was mapped.
         let mut builder = HttpResponse::build(self.status_code());
         if let Self::MethodNotAllowed { allowed, .. } = self {
             builder.insert_header((actix_web::http::header::ALLOW, *allowed));

@@ -126,7 +126,7 @@ impl Default for CacheSettings {
             recent_ttl: Duration::from_secs(60),
             max_bytes: 64 << 20,
             probe_interval: Duration::from_secs(5),
-            probe_hours: 48,
+            probe_hours: 24,
             stale_if_error: Duration::from_secs(600),
             warm_on_start: false,
             // The zones the original dashboard offered.

@@ -56,12 +56,21 @@ where
         }))
 }
 
-/// The app's default service: any path no route matches.
+/// The app's default service: any path no route matches, and methods other than GET on the
+/// docs pages (whose routes only match GET).
 pub async fn not_found(req: HttpRequest) -> Result<&'static str, ApiError> {
+    let path = req.path();
+    if path == "/api/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
+        return Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed: "GET",
+        });
+    }
     Err(ApiError::NotFound(format!(
         "no route {}; the API is /api/get_data, /api/get_global_sum, /api/get_daily_downloads \
-         (alias /api/get_todays_downloads), /api/get_submissions, /healthz, /readyz and /metrics",
-        shorten_path(req.path())
+         (alias /api/get_todays_downloads), /api/get_submissions, /api/cache/warm, /healthz, \
+         /readyz, /metrics, /api/openapi.json and /docs",
+        shorten_path(path)
     )))
 }
 

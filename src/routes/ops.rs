@@ -121,10 +121,10 @@ pub async fn warm_cache(
     let invalidate = match RawParams::parse(req.query_string())?.get("invalidate")? {
         None | Some("false") => false,
         Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "parameter invalidate: allowed: true, false",
-            ));
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "parameter invalidate: {other:?} is not allowed; allowed: true, false"
+            )));
         }
     };
     if invalidate {

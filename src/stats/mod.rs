@@ -94,6 +94,17 @@ impl Query {
         })
     }
 
+    /// The aggregate over the hourly table that the answer is computed from (`None` for
+    /// submissions, which read only their own table).
+    pub fn aggregate(&self) -> Option<Aggregate> {
+        match self {
+            Query::Data(q) => Some(data_aggregate(q)),
+            Query::GlobalSum(q) => Some(global_sum_aggregate(q)),
+            Query::Daily { timezone, date } => Some(daily_aggregate(*timezone, *date)),
+            Query::Submissions(_) => None,
+        }
+    }
+
     /// Whether the answer reads `monthly_submissions`.
     pub fn reads_submissions(&self) -> bool {
         matches!(self, Query::Submissions(_))
@@ -195,15 +206,7 @@ impl Stats {
     }
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, DbErr> {
-        let aggregate = Aggregate {
-            dimensions: std::iter::once(q.group_by)
-                .chain(q.second_group_by)
-                .collect(),
-            time_group: q.time_group,
-            metric: q.metric,
-            range: q.range.to_time_range(),
-            filters: q.filters.clone(),
-        };
+        let aggregate = data_aggregate(q);
         self.answer(async {
             let rows = self.repo.aggregate(&aggregate).await?;
             Ok(Payload::Data {
@@ -217,22 +220,9 @@ impl Stats {
     }
 
     pub async fn global_sum(&self, q: &GlobalSumQuery) -> Result<Answer, DbErr> {
-        let legacy_merge = q.legacy_merge();
-        // With the legacy merge, hourly totals are needed per month whatever the period, so
-        // that the months the legacy table covers can be left out before years are summed.
-        let aggregate = Aggregate {
-            dimensions: Vec::new(),
-            time_group: Some(if legacy_merge {
-                TimeGroup::Month
-            } else {
-                q.time_group
-            }),
-            metric: q.metric,
-            range: q.range.to_time_range(),
-            filters: Vec::new(),
-        };
+        let aggregate = global_sum_aggregate(q);
         self.answer(async {
-            if legacy_merge {
+            if q.legacy_merge() {
                 let (hourly, legacy) = futures_util::future::join(
                     self.repo.aggregate(&aggregate),
                     self.repo.legacy_months(),
@@ -261,19 +251,7 @@ impl Stats {
         now: DateTime<Utc>,
     ) -> Result<Answer, DbErr> {
         let buckets = shape::local_day_buckets(tz, date);
-        let range = TimeRange {
-            from: buckets.first().map(|b| b.naive_utc()),
-            to: buckets
-                .last()
-                .map(|b| b.naive_utc() + chrono::Duration::hours(1)),
-        };
-        let aggregate = Aggregate {
-            dimensions: Vec::new(),
-            time_group: Some(TimeGroup::Hour),
-            metric: Metric::Primary,
-            range,
-            filters: Vec::new(),
-        };
+        let aggregate = daily_aggregate(tz, date);
         self.answer(async {
             let rows = self.repo.aggregate(&aggregate).await?;
             let mut totals: HashMap<NaiveDateTime, i64> = HashMap::with_capacity(rows.len());
@@ -287,5 +265,48 @@ impl Stats {
             )))
         })
         .await
+    }
+}
+
+/// The aggregate behind `get_data`.
+fn data_aggregate(q: &DataQuery) -> Aggregate {
+    Aggregate {
+        dimensions: std::iter::once(q.group_by)
+            .chain(q.second_group_by)
+            .collect(),
+        time_group: q.time_group,
+        metric: q.metric,
+        range: q.range.to_time_range(),
+        filters: q.filters.clone(),
+    }
+}
+
+/// The aggregate behind `get_global_sum`. With the legacy merge, hourly totals are needed per
+/// month whatever the period, so that the months the legacy table covers can be left out
+/// before years are summed.
+fn global_sum_aggregate(q: &GlobalSumQuery) -> Aggregate {
+    Aggregate {
+        dimensions: Vec::new(),
+        time_group: Some(if q.legacy_merge() {
+            TimeGroup::Month
+        } else {
+            q.time_group
+        }),
+        metric: q.metric,
+        range: q.range.to_time_range(),
+        filters: Vec::new(),
+    }
+}
+
+/// The aggregate behind the daily endpoint: per-UTC-hour totals of the hours of the local day.
+fn daily_aggregate(timezone: Tz, date: NaiveDate) -> Aggregate {
+    Aggregate {
+        dimensions: Vec::new(),
+        time_group: Some(TimeGroup::Hour),
+        metric: Metric::Primary,
+        range: Query::Daily { timezone, date }
+            .time_range()
+            .unwrap_or_default(),
+        filters: Vec::new(),
     }
 }

@@ -452,14 +452,7 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some(other) => Err(invalid("format", other, "json, csv")),
             None => {
-                let wants_csv = accept.is_some_and(|a| {
-                    a.split(',').any(|range| {
-                        range
-                            .split(';')
-                            .next()
-                            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
-                    })
-                });
+                let wants_csv = accept.is_some_and(accepts_csv);
                 Ok(if wants_csv { Format::Csv } else { Format::Json })
             }
         }
@@ -471,6 +464,20 @@ impl Format {
             Format::Csv => "text/csv; charset=utf-8",
         }
     }
+}
+
+/// Whether an `Accept` header names `text/csv` with a non-zero quality.
+fn accepts_csv(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        media.eq_ignore_ascii_case("text/csv") && !refused
+    })
 }
 
 /// `GET /api/get_daily_downloads`, validated. `date: None` means today in `timezone`, which the
@@ -695,6 +702,29 @@ mod tests {
         let q = data("model=hourly&group_by=country&start_date=0001-01-01&end_date=9999-12-31")
             .unwrap();
         assert_eq!(q.range.to_time_range(), TimeRange::default());
+    }
+
+    #[test]
+    fn csv_is_chosen_by_format_or_by_an_accept_header_that_does_not_refuse_it() {
+        let none = RawParams::parse("").unwrap();
+        assert_eq!(
+            Format::negotiate(&none, Some("text/csv")).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            Format::negotiate(&none, Some("application/json, text/csv;q=0.5")).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            Format::negotiate(&none, Some("text/csv;q=0, application/json")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(Format::negotiate(&none, None).unwrap(), Format::Json);
+        let json = RawParams::parse("format=json").unwrap();
+        assert_eq!(
+            Format::negotiate(&json, Some("text/csv")).unwrap(),
+            Format::Json
+        );
     }
 
     #[test]

@@ -165,27 +165,29 @@ impl Repository {
         &self.db
     }
 
-    pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
+    /// The statement that answers `q` now, and its kind for the metrics: over the rollups
+    /// and the hours after their cutoff when a rollup can answer it, else over the hourly table.
+    pub fn statement(&self, q: &Aggregate) -> (sea_orm::sea_query::SelectStatement, &'static str) {
         let cutoff = *self.rollups.read().unwrap_or_else(|e| e.into_inner());
-        let planned = cutoff.and_then(|c| crate::rollup::plan(q).map(|source| (c, source)));
-        let rows = match planned {
-            Some((cutoff, source)) => {
-                let stmt = sql::aggregate_with_rollup(
+        match cutoff.and_then(|c| crate::rollup::plan(q).map(|source| (c, source))) {
+            Some((cutoff, source)) => (
+                sql::aggregate_with_rollup(
                     self.backend(),
                     &self.table,
                     source,
                     q,
                     cutoff.hour,
                     cutoff.day,
-                );
-                self.timed("aggregate_rollup", self.db.query_all(&stmt))
-                    .await?
-            }
-            None => {
-                let stmt = sql::aggregate(self.backend(), &self.table, q);
-                self.timed("aggregate", self.db.query_all(&stmt)).await?
-            }
-        };
+                ),
+                "aggregate_rollup",
+            ),
+            None => (sql::aggregate(self.backend(), &self.table, q), "aggregate"),
+        }
+    }
+
+    pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
+        let (stmt, kind) = self.statement(q);
+        let rows = self.timed(kind, self.db.query_all(&stmt)).await?;
         rows.iter()
             .map(|row| {
                 let mut dims: [Option<String>; 2] = [None, None];
