@@ -55,7 +55,7 @@ requests=(
 
 start() { # port cache_enabled
   # Its output goes to a file: this function runs in $(...), which would wait for it.
-  PORT=$1 STATS__CACHE__ENABLED=$2 STATS__CACHE__PROBE_INTERVAL=1s "$bin" serve >>target/bench-server.log 2>&1 &
+  PORT=$1 STATS__CACHE__ENABLED=$2 "$bin" serve >>target/bench-server.log 2>&1 &
   local pid=$!
   for _ in $(seq 1 200); do curl -fsS "localhost:$1/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   sleep 1.5 # the first probe reads the rollup cutoff

@@ -175,6 +175,13 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         tx.execute(&upsert).await?;
     }
     tx.commit().await?;
+    if !days.is_empty() {
+        crate::write::analyze(
+            db,
+            &["rollup_hour", "rollup_day", "rollup_day_category", "rollup_day_country"],
+        )
+        .await?;
+    }
     Ok(RefreshReport {
         days_rebuilt: days.len(),
         watermark: new_watermark,

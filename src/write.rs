@@ -282,3 +282,18 @@ pub async fn upsert_monthly_submissions<C: ConnectionTrait>(
     }
     Ok(())
 }
+
+/// Refreshes the planner's statistics of `tables` after a bulk load, so that range queries use
+/// the keys at once rather than after the next autovacuum.
+pub async fn analyze<C: ConnectionTrait>(conn: &C, tables: &[&str]) -> Result<(), DbErr> {
+    for table in tables {
+        // Table names here are the validated setting or constants, never user input.
+        let statement = match conn.get_database_backend() {
+            DbBackend::Postgres => format!("ANALYZE \"{table}\""),
+            DbBackend::MySql => format!("ANALYZE TABLE `{table}`"),
+            _ => format!("ANALYZE \"{table}\""),
+        };
+        conn.execute_unprepared(&statement).await?;
+    }
+    Ok(())
+}

@@ -204,6 +204,7 @@ pub async fn seed(
         hour += Duration::hours(1);
     }
     let hourly_rows = loader.commit().await?;
+    write::analyze(db, &[table]).await?;
     let (mut legacy_months, mut submission_months) = (0, 0);
     if monthly {
         let per_day = first_day_total as f64 * 24.0 / hours.clamp(1, 24) as f64;
