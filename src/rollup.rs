@@ -178,7 +178,12 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
     if !days.is_empty() {
         crate::write::analyze(
             db,
-            &["rollup_hour", "rollup_day", "rollup_day_category", "rollup_day_country"],
+            &[
+                "rollup_hour",
+                "rollup_day",
+                "rollup_day_category",
+                "rollup_day_country",
+            ],
         )
         .await?;
     }
