@@ -181,6 +181,19 @@ async fn explain(settings: &Settings, request: &str, runs: u32) -> anyhow::Resul
     Ok(())
 }
 
+/// A writing connection to the configured database, with the tables created if missing: what
+/// every write command starts with.
+async fn writer(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = db::connect(
+        &settings.database_target()?,
+        &settings.database,
+        Access::ReadWrite,
+    )
+    .await?;
+    db::migrate(&db, &settings.database.table).await?;
+    Ok(db)
+}
+
 fn read(file: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
 }
@@ -195,13 +208,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             log::info!("stopped");
         }
         Command::Migrate => {
-            let db = db::connect(
-                &settings.database_target()?,
-                &settings.database,
-                Access::ReadWrite,
-            )
-            .await?;
-            db::migrate(&db, &settings.database.table).await?;
+            writer(&settings).await?;
             log::info!("migrations applied");
         }
         Command::SeedDemo {
@@ -210,13 +217,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             seed,
             hourly_only,
         } => {
-            let db = db::connect(
-                &settings.database_target()?,
-                &settings.database,
-                Access::ReadWrite,
-            )
-            .await?;
-            db::migrate(&db, &settings.database.table).await?;
+            let db = writer(&settings).await?;
             let spec = DemoSpec::ending_at(
                 Utc::now().naive_utc(),
                 days.unwrap_or(settings.demo.days),
@@ -229,13 +230,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Healthcheck => healthcheck(settings.server.port)?,
         Command::Sql { request, runs } => explain(&settings, &request, runs).await?,
         Command::RefreshRollups => {
-            let db = db::connect(
-                &settings.database_target()?,
-                &settings.database,
-                Access::ReadWrite,
-            )
-            .await?;
-            db::migrate(&db, &settings.database.table).await?;
+            let db = writer(&settings).await?;
             let report = crate::rollup::refresh(&db, &settings.database.table).await?;
             log::info!(
                 "rollups refreshed: {} day(s) rebuilt in {:.1} s, watermark {:?}",
@@ -248,13 +243,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let text = read(&file)?;
             let months = import::parse_legacy(&text)
                 .with_context(|| format!("{} refused", file.display()))?;
-            let db = db::connect(
-                &settings.database_target()?,
-                &settings.database,
-                Access::ReadWrite,
-            )
-            .await?;
-            db::migrate(&db, &settings.database.table).await?;
+            let db = writer(&settings).await?;
             import::import_legacy(&db, &months).await?;
             log::info!(
                 "imported {} legacy months from {}",
@@ -266,13 +255,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let text = read(&file)?;
             let months = import::parse_submissions(&text)
                 .with_context(|| format!("{} refused", file.display()))?;
-            let db = db::connect(
-                &settings.database_target()?,
-                &settings.database,
-                Access::ReadWrite,
-            )
-            .await?;
-            db::migrate(&db, &settings.database.table).await?;
+            let db = writer(&settings).await?;
             import::import_submissions(&db, &months).await?;
             log::info!(
                 "imported {} submission months from {}",

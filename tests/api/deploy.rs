@@ -213,20 +213,6 @@ async fn unix_socket_urls_connect(backend: Backend) {
     db.drop_database().await;
 }
 
-/// A view over the hourly table that takes two seconds to read.
-async fn create_slow_view(db: &TestDb) {
-    let sql = match db.backend {
-        Backend::Postgres => {
-            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT pg_sleep(2)) AS pause"
-        }
-        _ => {
-            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT SLEEP(2) AS s) AS pause"
-        }
-    };
-    use sea_orm::ConnectionTrait;
-    db.writer.execute_unprepared(sql).await.unwrap();
-}
-
 async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
     if backend == Backend::Sqlite {
         return;
@@ -244,7 +230,7 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
         Some(3),
     )])
     .await;
-    create_slow_view(&db).await;
+    crate::helpers::create_slow_view(&db, 2).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

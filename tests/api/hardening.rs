@@ -113,18 +113,6 @@ async fn during_an_outage_cached_answers_turn_stale_and_others_fail_fast(backend
     db.drop_database().await;
 }
 
-async fn create_slow_view(db: &TestDb) {
-    let sql = match db.backend {
-        Backend::Postgres => {
-            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT pg_sleep(5)) AS pause"
-        }
-        _ => {
-            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT SLEEP(5) AS s) AS pause"
-        }
-    };
-    db.writer.execute_unprepared(sql).await.unwrap();
-}
-
 /// Statements still running on the server that read the slow view.
 async fn running_slow_statements(db: &TestDb) -> i64 {
     let sql = match db.backend {
@@ -155,7 +143,7 @@ async fn a_query_past_the_statement_timeout_is_cancelled_and_answers_503(backend
         return;
     };
     db.insert(&model::dataset()).await;
-    create_slow_view(&db).await;
+    crate::helpers::create_slow_view(&db, 5).await;
     let server = {
         let mut settings = stats_backend::settings::Settings::default();
         settings.server.host = "127.0.0.1".into();

@@ -524,3 +524,19 @@ pub fn upstream(backend: Backend) -> Option<String> {
         })
     ))
 }
+
+/// A view `slow_hourly` over the hourly table that takes `seconds` to read.
+pub async fn create_slow_view(db: &TestDb, seconds: u32) {
+    let sql = match db.backend {
+        Backend::Postgres => format!(
+            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT pg_sleep({seconds})) AS pause"
+        ),
+        _ => format!(
+            "CREATE VIEW slow_hourly AS SELECT h.* FROM hourly_download_data h CROSS JOIN (SELECT SLEEP({seconds}) AS s) AS pause"
+        ),
+    };
+    db.writer
+        .execute_unprepared(&sql)
+        .await
+        .expect("create the slow view");
+}
