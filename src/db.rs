@@ -131,6 +131,18 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// Opens the pool's connections before traffic arrives: a burst of clients on a cold lazy
+/// pool would otherwise wait on connection set-up, all at once, past the acquire timeout.
+pub async fn warm_pool(db: &DatabaseConnection, connections: u32) {
+    let pings = (0..connections).map(|_| ping(db));
+    let opened = futures_util::future::join_all(pings)
+        .await
+        .iter()
+        .filter(|r| r.is_ok())
+        .count();
+    log::debug!("opened {opened} pooled connections");
+}
+
 /// Runs the migrations (creates the tables if they are missing).
 pub async fn migrate(db: &DatabaseConnection, hourly_table: &str) -> Result<(), DbErr> {
     use migration::MigratorTraitSelf;

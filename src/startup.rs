@@ -153,10 +153,11 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
     match &target {
         DatabaseTarget::External(_) => {
             let db = db::connect(&target, &settings.database, Access::ReadOnly).await?;
-            if let Err(e) = db::ping(&db).await {
-                log::warn!(
+            match db::ping(&db).await {
+                Ok(()) => db::warm_pool(&db, settings.database.max_connections).await,
+                Err(e) => log::warn!(
                     "the database is not answering yet ({e}); data requests get 503 until it does"
-                );
+                ),
             }
             Ok(db)
         }

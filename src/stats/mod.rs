@@ -174,12 +174,13 @@ impl Stats {
         &self,
         work: impl Future<Output = Result<Payload, DbErr>>,
     ) -> Result<Answer, DbErr> {
-        // `join`, not `try_join`: a failure of one must not drop the other mid-query, which
-        // would leave its connection busy draining a statement nobody waits for.
-        let (payload, data_as_of) = futures_util::future::join(work, self.repo.newest_hour()).await;
+        // One statement after the other, never two at once: a request that held one pooled
+        // connection while waiting for a second would, under load, wait on requests doing the
+        // same (hold and wait) until the acquire timeout. The newest-hour query is a key lookup.
+        let payload = work.await?;
         Ok(Answer {
-            payload: payload?,
-            data_as_of: data_as_of?,
+            payload,
+            data_as_of: self.repo.newest_hour().await?,
         })
     }
 
@@ -223,12 +224,9 @@ impl Stats {
         let aggregate = global_sum_aggregate(q);
         self.answer(async {
             if q.legacy_merge() {
-                let (hourly, legacy) = futures_util::future::join(
-                    self.repo.aggregate(&aggregate),
-                    self.repo.legacy_months(),
-                )
-                .await;
-                let (hourly, legacy) = (hourly?, legacy?);
+                // Sequential for the same reason as in `answer`.
+                let hourly = self.repo.aggregate(&aggregate).await?;
+                let legacy = self.repo.legacy_months().await?;
                 Ok(Payload::Sums(shape::merge_legacy(
                     hourly,
                     &legacy,
