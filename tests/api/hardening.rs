@@ -44,11 +44,7 @@ async fn during_an_outage_cached_answers_turn_stale_and_others_fail_fast(backend
     let proxy = Proxy::down(&upstream);
     proxy.restore().await;
     let server = {
-        let mut settings = stats_backend::settings::Settings::default();
-        settings.server.host = "127.0.0.1".into();
-        settings.server.port = 0;
-        settings.server.workers = 1;
-        settings.database.url = Some(url_through(&db, &proxy));
+        let mut settings = crate::helpers::test_settings(url_through(&db, &proxy));
         settings.database.acquire_timeout = Duration::from_secs(1);
         settings.cache.ttl = Duration::from_millis(300);
         settings.cache.recent_ttl = Duration::from_millis(300);
@@ -145,13 +141,8 @@ async fn a_query_past_the_statement_timeout_is_cancelled_and_answers_503(backend
     db.insert(&model::dataset()).await;
     crate::helpers::create_slow_view(&db, 5).await;
     let server = {
-        let mut settings = stats_backend::settings::Settings::default();
-        settings.server.host = "127.0.0.1".into();
-        settings.server.port = 0;
-        settings.server.workers = 1;
-        settings.database.url = Some(db.reader_url.clone());
+        let mut settings = crate::helpers::test_settings(db.reader_url.clone());
         settings.database.table = "slow_hourly".into();
-        settings.database.max_connections = 4;
         settings.database.statement_timeout = Duration::from_millis(500);
         settings.cache.probe_interval = Duration::from_secs(3600);
         crate::helpers::start(settings).await

@@ -322,7 +322,8 @@ impl Response {
     }
 }
 
-fn test_settings(url: String) -> Settings {
+/// Settings of a test server on `url`: loopback, a free port, one worker, a small pool.
+pub fn test_settings(url: String) -> Settings {
     let mut settings = Settings::default();
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
