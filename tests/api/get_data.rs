@@ -3,35 +3,18 @@
 use serde_json::json;
 
 use crate::helpers::{Backend, Row, dt};
-use crate::model::{self, DIMENSIONS, METRICS, TIME_GROUPS};
+use crate::model::{self, METRICS};
 use crate::{backend_tests, spawn_or_skip};
 
 async fn every_grouping_combination_matches_an_independent_sum(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let rows = model::dataset();
     app.db.insert(&rows).await;
-    for group_by in DIMENSIONS {
-        let seconds = std::iter::once(None).chain(
-            DIMENSIONS
-                .iter()
-                .filter(|d| **d != group_by)
-                .map(|d| Some(*d)),
-        );
-        for second in seconds {
-            for time_group in std::iter::once(None).chain(TIME_GROUPS.iter().map(|t| Some(*t))) {
-                let mut url = format!("/api/get_data?model=hourly&group_by={group_by}");
-                if let Some(s) = second {
-                    url += &format!("&second_group_by={s}");
-                }
-                if let Some(t) = time_group {
-                    url += &format!("&time_group={t}");
-                }
-                let got = app.get_json(&url).await;
-                let want =
-                    model::get_data(&rows, group_by, second, time_group, "primary", |_| true);
-                assert_eq!(got, want, "{backend:?} {url}");
-            }
-        }
+    for (group_by, second, time_group) in model::groupings() {
+        let url = model::data_url(group_by, second, time_group);
+        let got = app.get_json(&url).await;
+        let want = model::get_data(&rows, group_by, second, time_group, "primary", |_| true);
+        assert_eq!(got, want, "{backend:?} {url}");
     }
     app.finish().await;
 }

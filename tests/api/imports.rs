@@ -7,6 +7,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Row, TestDb, date, dt};
+use crate::model;
 use crate::{backend_tests, spawn_or_skip};
 
 fn legacy_dir() -> Option<PathBuf> {
@@ -38,18 +39,7 @@ fn run(db: &TestDb, args: &[&str]) -> (bool, String) {
 }
 
 fn read_json(path: PathBuf) -> Vec<(String, i64)> {
-    let value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["time_group"].as_str().unwrap().to_string(),
-                e["total_sum"].as_i64().unwrap(),
-            )
-        })
-        .collect()
+    model::sums(&serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
 }
 
 async fn the_real_legacy_file_gives_the_real_yearly_sums(backend: Backend) {
@@ -106,17 +96,7 @@ async fn the_real_legacy_file_gives_the_real_yearly_sums(backend: Backend) {
     let years = app
         .get_json("/api/get_global_sum?model=hourly&time_group=year")
         .await;
-    let years: Vec<(String, i64)> = years
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["time_group"].as_str().unwrap().to_string(),
-                e["total_sum"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let years = model::sums(&years);
     for (label, total) in &yearly {
         let year = &label[..4];
         let got = years.iter().find(|(y, _)| y == year).map(|(_, t)| *t);
@@ -135,17 +115,7 @@ async fn the_real_legacy_file_gives_the_real_yearly_sums(backend: Backend) {
     let months = app
         .get_json("/api/get_global_sum?model=hourly&time_group=month")
         .await;
-    let months: Vec<(String, i64)> = months
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["time_group"].as_str().unwrap().to_string(),
-                e["total_sum"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let months = model::sums(&months);
     let mut want = monthly.clone();
     want.push(("2023-12-01".into(), 1300));
     want.push(("2024-01-01".into(), 7));

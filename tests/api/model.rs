@@ -204,3 +204,49 @@ pub fn dataset() -> Vec<Row> {
     }
     rows
 }
+
+/// Every (group_by, second_group_by, time_group) combination `get_data` accepts.
+pub fn groupings() -> Vec<(&'static str, Option<&'static str>, Option<&'static str>)> {
+    let mut all = Vec::new();
+    for group_by in DIMENSIONS {
+        let seconds = std::iter::once(None).chain(
+            DIMENSIONS
+                .iter()
+                .filter(|d| **d != group_by)
+                .map(|d| Some(*d)),
+        );
+        for second in seconds {
+            for time_group in std::iter::once(None).chain(TIME_GROUPS.iter().map(|t| Some(*t))) {
+                all.push((group_by, second, time_group));
+            }
+        }
+    }
+    all
+}
+
+/// The `get_data` URL of a grouping.
+pub fn data_url(group_by: &str, second: Option<&str>, time_group: Option<&str>) -> String {
+    let mut url = format!("/api/get_data?model=hourly&group_by={group_by}");
+    if let Some(s) = second {
+        url += &format!("&second_group_by={s}");
+    }
+    if let Some(t) = time_group {
+        url += &format!("&time_group={t}");
+    }
+    url
+}
+
+/// `[{"time_group": ..., "total_sum": ...}]` as (label, total) pairs.
+pub fn sums(value: &Value) -> Vec<(String, i64)> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| {
+            (
+                e["time_group"].as_str().expect("label").to_string(),
+                e["total_sum"].as_i64().expect("total"),
+            )
+        })
+        .collect()
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::cache::metric;
 use crate::helpers::{Backend, Row, Server, TABLE, date, dt};
-use crate::model::{self, DIMENSIONS, METRICS, TIME_GROUPS};
+use crate::model::{self, METRICS, TIME_GROUPS};
 use crate::{backend_tests, spawn_or_skip};
 
 const LEGACY: &[(&str, i64)] = &[("2025-11-01", 700), ("2025-12-01", 800)];
@@ -20,28 +20,9 @@ fn legacy() -> Vec<(chrono::NaiveDate, i64)> {
 /// Every request whose answer the model can compute, with that answer.
 fn cases(rows: &[Row]) -> Vec<(String, Value)> {
     let mut cases = Vec::new();
-    for group_by in DIMENSIONS {
-        let seconds = std::iter::once(None).chain(
-            DIMENSIONS
-                .iter()
-                .filter(|d| **d != group_by)
-                .map(|d| Some(*d)),
-        );
-        for second in seconds {
-            for time_group in [None, Some("year"), Some("month"), Some("day"), Some("hour")] {
-                let mut url = format!("/api/get_data?model=hourly&group_by={group_by}");
-                if let Some(s) = second {
-                    url += &format!("&second_group_by={s}");
-                }
-                if let Some(t) = time_group {
-                    url += &format!("&time_group={t}");
-                }
-                cases.push((
-                    url.clone(),
-                    model::get_data(rows, group_by, second, time_group, "primary", |_| true),
-                ));
-            }
-        }
+    for (group_by, second, time_group) in model::groupings() {
+        let want = model::get_data(rows, group_by, second, time_group, "primary", |_| true);
+        cases.push((model::data_url(group_by, second, time_group), want));
     }
     for metric in METRICS {
         let url = format!(
