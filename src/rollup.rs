@@ -15,7 +15,6 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
 use crate::stats::params::{Dimension, Metric, TimeGroup};
 use crate::stats::repo::Fingerprint;
-use crate::stats::shape::parse_hour_bucket;
 use crate::stats::sql::{self, Aggregate, Source, dimension_expr};
 
 /// Where the planner switches from the rollups to the hourly table.
@@ -135,19 +134,8 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
     let started = std::time::Instant::now();
     let backend = db.get_database_backend();
     let mut live = BTreeMap::new();
-    for row in db.query_all(&sql::probe(backend, table, None)).await? {
-        let bucket: Option<String> = row.try_get("", sql::BUCKET_ALIAS)?;
-        if let Some(hour) = bucket.as_deref().and_then(parse_hour_bucket) {
-            live.insert(
-                hour,
-                (
-                    row.try_get::<Option<i64>>("", "rows")?.unwrap_or(0),
-                    row.try_get::<Option<i64>>("", "primary_sum")?.unwrap_or(0),
-                    row.try_get::<Option<i64>>("", "cross_sum")?.unwrap_or(0),
-                ),
-            );
-        }
-    }
+    let rows = db.query_all(&sql::probe(backend, table, None)).await?;
+    crate::stats::repo::add_probe_rows(&rows, backend, &mut live)?;
     let new_watermark = live.keys().next_back().map(|h| *h + Duration::hours(1));
     let tx = db.begin().await?;
     let stored = rollup_hours(&tx, None).await?;

@@ -1,4 +1,5 @@
-//! Schema migrations: the hourly fact table (under its configured name) and the two monthly tables.
+//! Schema migrations: the hourly fact table (under its configured name), the two monthly tables,
+//! the rollups and the covering time index.
 //!
 //! The hourly table's name is a setting, so the migrator is a value that carries it
 //! ([`MigratorTraitSelf`]) rather than a unit struct.
@@ -8,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 mod m20261127_000002_create_rollups;
+mod m20261127_000003_covering_time_index;
 
 /// Runs this crate's migrations; `hourly_table` is the name of the hourly fact table.
 pub struct Migrator {
@@ -30,6 +32,9 @@ impl MigratorTraitSelf for Migrator {
                 hourly_table: self.hourly_table.clone(),
             }),
             Box::new(m20261127_000002_create_rollups::Migration),
+            Box::new(m20261127_000003_covering_time_index::Migration {
+                hourly_table: self.hourly_table.clone(),
+            }),
         ]
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult};
 
@@ -13,6 +13,7 @@ use entity::{monthly_downloads, monthly_submissions};
 use crate::metrics::Metrics;
 use crate::rollup::Cutoff;
 
+use super::params::TimeGroup;
 use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
 
 /// One group of an aggregate: dimension values (NULL stays `None`), bucket label, sum.
@@ -123,17 +124,7 @@ impl Repository {
         if let Some(from) = window_start {
             let stmt = sql::probe(self.backend(), &self.table, Some(from));
             let rows = self.timed("probe", self.db.query_all(&stmt)).await?;
-            for row in &rows {
-                let bucket: Option<String> = row.try_get("", BUCKET_ALIAS)?;
-                if let Some(hour) = bucket.as_deref().and_then(super::shape::parse_hour_bucket) {
-                    let counts = (
-                        row.try_get::<Option<i64>>("", "rows")?.unwrap_or(0),
-                        row.try_get::<Option<i64>>("", "primary_sum")?.unwrap_or(0),
-                        row.try_get::<Option<i64>>("", "cross_sum")?.unwrap_or(0),
-                    );
-                    by_hour.insert(hour, counts);
-                }
-            }
+            add_probe_rows(&rows, self.backend(), &mut by_hour)?;
         }
         let legacy = self.legacy_months().await.map(|months| {
             (
@@ -186,6 +177,7 @@ impl Repository {
     }
 
     pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
+        let backend = self.backend();
         let (stmt, kind) = self.statement(q);
         let rows = self.timed(kind, self.db.query_all(&stmt)).await?;
         rows.iter()
@@ -195,6 +187,9 @@ impl Repository {
                     *slot = row.try_get::<Option<String>>("", alias)?;
                 }
                 let bucket = match q.time_group {
+                    Some(TimeGroup::Hour) => {
+                        bucket_hour(row, backend)?.map(|hour| hour.format(HOUR_LABEL).to_string())
+                    }
                     Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
                     None => None,
                 };
@@ -204,7 +199,12 @@ impl Repository {
                     value: sum_value(row)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, DbErr>>()
+            .map(|rows| match q.time_group {
+                // Timestamps within one hour are one bucket.
+                Some(TimeGroup::Hour) if sql::hour_is_raw(backend) => merge_equal_groups(rows),
+                _ => rows,
+            })
     }
 
     /// Start of the newest hour with rows, if any.
@@ -274,6 +274,54 @@ impl Repository {
             })
             .collect()
     }
+}
+
+/// The `YYYY-MM-DD HH` label of an hour bucket, as [`sql::bucket_expr`] writes it.
+const HOUR_LABEL: &str = "%Y-%m-%d %H";
+
+/// Start of the UTC hour of a row's hour bucket, whichever form the backend returns it in
+/// ([`sql::hour_is_raw`]). `None` for a NULL or unreadable time.
+pub fn bucket_hour(row: &QueryResult, backend: DbBackend) -> Result<Option<NaiveDateTime>, DbErr> {
+    if sql::hour_is_raw(backend) {
+        let time: Option<NaiveDateTime> = row.try_get("", BUCKET_ALIAS)?;
+        Ok(time.and_then(|t| t.date().and_hms_opt(t.hour(), 0, 0)))
+    } else {
+        let label: Option<String> = row.try_get("", BUCKET_ALIAS)?;
+        Ok(label.as_deref().and_then(super::shape::parse_hour_bucket))
+    }
+}
+
+/// Adds the rows of [`sql::probe`] to per-hour (rows, primary sum, cross sum).
+pub fn add_probe_rows(
+    rows: &[QueryResult],
+    backend: DbBackend,
+    by_hour: &mut BTreeMap<NaiveDateTime, (i64, i64, i64)>,
+) -> Result<(), DbErr> {
+    for row in rows {
+        if let Some(hour) = bucket_hour(row, backend)? {
+            let counts = by_hour.entry(hour).or_default();
+            counts.0 += row.try_get::<Option<i64>>("", "rows")?.unwrap_or(0);
+            counts.1 += row.try_get::<Option<i64>>("", "primary_sum")?.unwrap_or(0);
+            counts.2 += row.try_get::<Option<i64>>("", "cross_sum")?.unwrap_or(0);
+        }
+    }
+    Ok(())
+}
+
+/// Rows with equal dimensions and bucket summed into one.
+fn merge_equal_groups(rows: Vec<AggRow>) -> Vec<AggRow> {
+    let mut merged: BTreeMap<([Option<String>; 2], Option<String>), i64> = BTreeMap::new();
+    for row in rows {
+        *merged.entry((row.dims, row.bucket)).or_default() += row.value;
+    }
+    merged
+        .into_iter()
+        .map(|((dims, bucket), value)| AggRow {
+            dims,
+            bucket,
+            value,
+        })
+        .collect()
 }
 
 /// The summed value; a group whose counts are all NULL sums to NULL, which counts as 0.

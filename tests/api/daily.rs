@@ -1,12 +1,12 @@
 //! `GET /api/get_daily_downloads` (and its alias): local days in any time zone, DST days,
 //! half-hour and 45-minute zones, zero-filled hours, hours not yet started, days without data.
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, Row, TestApp, date};
-use crate::{backend_tests, spawn_or_skip};
+use crate::{backend_tests, model, spawn_or_skip};
 
 /// Rows in every UTC hour from two days before to two days after `day`, several per hour,
 /// except a few hours left empty to check zero-filling.
@@ -56,7 +56,7 @@ fn expected(rows: &[Row], tz: Tz, day: NaiveDate, now: DateTime<Utc>) -> Value {
         }
         let total: i64 = rows
             .iter()
-            .filter(|r| r.start.and_utc() == utc)
+            .filter(|r| hour_of(r.start).and_utc() == utc)
             .map(|r| i64::from(r.primary.unwrap_or(0)))
             .sum();
         entries.push(json!({
@@ -66,6 +66,11 @@ fn expected(rows: &[Row], tz: Tz, day: NaiveDate, now: DateTime<Utc>) -> Value {
         }));
     }
     Value::Array(entries)
+}
+
+/// Start of the hour a time falls in.
+fn hour_of(t: NaiveDateTime) -> NaiveDateTime {
+    t.date().and_hms_opt(t.hour(), 0, 0).unwrap()
 }
 
 async fn check_day(app: &TestApp, rows: &[Row], zone: &str, day: &str, entries: usize) {
@@ -180,7 +185,54 @@ async fn today_lists_only_the_hours_that_have_started(backend: Backend) {
     app.finish().await;
 }
 
+/// Hours are grouped by the stored timestamp on some backends: rows stamped inside an hour
+/// (not at its start) must still count in that one hour, in every answer that buckets hours.
+async fn times_inside_an_hour_count_in_that_hour(backend: Backend) {
+    let app = spawn_or_skip!(backend);
+    let day = date("2026-06-15");
+    let mut rows = Vec::new();
+    for h in 0..24 {
+        for (i, (minute, second)) in [(0, 0), (30, 0), (59, 59)].into_iter().enumerate() {
+            if h % 5 == 2 && i == 0 {
+                continue; // some hours have no row at their start
+            }
+            let start = day.and_hms_opt(h, minute, second).unwrap();
+            let n = (h as i32 * 7 + i as i32 * 11) % 40;
+            rows.push(Row::new(
+                start,
+                "cs.AI",
+                Some("cs"),
+                "germany",
+                "pdf",
+                Some(n),
+                Some(i as i32),
+            ));
+        }
+    }
+    app.db.insert(&rows).await;
+    check_day(&app, &rows, "UTC", "2026-06-15", 24).await;
+    check_day(&app, &rows, "Asia/Kathmandu", "2026-06-15", 24).await;
+    let url = format!(
+        "{}&start_date=2026-06-15&end_date=2026-06-15",
+        model::data_url("country", Some("download_type"), Some("hour"))
+    );
+    let expected = model::get_data(
+        &rows,
+        "country",
+        Some("download_type"),
+        Some("hour"),
+        "primary",
+        |_| true,
+    );
+    assert_eq!(app.get_json(&url).await, expected, "{url}");
+    let url = "/api/get_global_sum?model=hourly&time_group=hour&metric=cross";
+    let expected = model::global_sum(&rows, &[], "hour", "cross", (None, None));
+    assert_eq!(app.get_json(url).await, expected, "{url}");
+    app.finish().await;
+}
+
 backend_tests!(
+    times_inside_an_hour_count_in_that_hour,
     local_days_match_the_rows_in_every_kind_of_zone,
     a_day_without_rows_is_empty,
     today_lists_only_the_hours_that_have_started,
