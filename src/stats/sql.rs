@@ -76,7 +76,7 @@ pub fn hour_is_raw(backend: DbBackend) -> bool {
 /// [`bucket_expr`] over another datetime or date column (of a rollup table).
 fn bucket_on(backend: DbBackend, time_group: TimeGroup, column: &'static str) -> SimpleExpr {
     if time_group == TimeGroup::Hour && hour_is_raw(backend) {
-        return Expr::col(Alias::new(column)).into();
+        return Expr::col(Alias::new(column));
     }
     let (pg, my, lite) = match time_group {
         TimeGroup::Year => ("YYYY", "%Y", "%Y"),
