@@ -76,6 +76,11 @@ pub enum Command {
         /// How many times to run the statement.
         #[arg(long, default_value_t = 5)]
         runs: u32,
+        /// Also print the database's plan: which indexes and tables it reads (PostgreSQL:
+        /// EXPLAIN ANALYZE, which runs the statement once more; MySQL: EXPLAIN; SQLite:
+        /// EXPLAIN QUERY PLAN).
+        #[arg(long)]
+        plan: bool,
     },
     /// Ask the running service on this machine (`server.port`) whether it is alive: exit 0 when
     /// GET /healthz answers 200. For container health checks, which have no curl.
@@ -136,7 +141,7 @@ fn healthcheck(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn explain(settings: &Settings, request: &str, runs: u32) -> anyhow::Result<()> {
+async fn explain(settings: &Settings, request: &str, runs: u32, plan: bool) -> anyhow::Result<()> {
     use sea_orm::ConnectionTrait;
     let (path, query) = request.split_once('?').unwrap_or((request, ""));
     let endpoint = crate::stats::Endpoint::from_path(path)
@@ -178,6 +183,54 @@ async fn explain(settings: &Settings, request: &str, runs: u32) -> anyhow::Resul
         times[times.len() / 2],
         times[0]
     );
+    if plan {
+        print_plan(&db, &statement).await?;
+    }
+    Ok(())
+}
+
+/// Prints the database's plan of `statement`, one line per row of its EXPLAIN output. The
+/// values stay bound parameters, as when the service runs it.
+async fn print_plan(
+    db: &sea_orm::DatabaseConnection,
+    statement: &sea_orm::sea_query::SelectStatement,
+) -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let backend = db.get_database_backend();
+    let built = backend.build(statement);
+    let prefix = match backend {
+        DbBackend::Postgres => "EXPLAIN (ANALYZE, BUFFERS)",
+        DbBackend::MySql => "EXPLAIN",
+        _ => "EXPLAIN QUERY PLAN",
+    };
+    let explain = Statement {
+        sql: format!("{prefix} {}", built.sql),
+        ..built
+    };
+    println!("-- plan");
+    let rows = db.query_all_raw(explain).await?;
+    if let Some(first) = rows.first().filter(|r| r.column_names().len() > 1) {
+        println!("{}", first.column_names().join(" | "));
+    }
+    for row in rows {
+        let cells: Vec<String> = (0..row.column_names().len())
+            .map(|i| {
+                // EXPLAIN columns are text or integers depending on the backend.
+                row.try_get_by_index::<Option<String>>(i)
+                    .map(|v| v.unwrap_or_default())
+                    .or_else(|_| {
+                        row.try_get_by_index::<Option<i64>>(i)
+                            .map(|v| v.map(|n| n.to_string()).unwrap_or_default())
+                    })
+                    .or_else(|_| {
+                        row.try_get_by_index::<Option<u64>>(i)
+                            .map(|v| v.map(|n| n.to_string()).unwrap_or_default())
+                    })
+                    .unwrap_or_else(|_| "?".into())
+            })
+            .collect();
+        println!("{}", cells.join(" | "));
+    }
     Ok(())
 }
 
@@ -228,7 +281,11 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             log::info!("seeded {report}");
         }
         Command::Healthcheck => healthcheck(settings.server.port)?,
-        Command::Sql { request, runs } => explain(&settings, &request, runs).await?,
+        Command::Sql {
+            request,
+            runs,
+            plan,
+        } => explain(&settings, &request, runs, plan).await?,
         Command::RefreshRollups => {
             let db = writer(&settings).await?;
             let report = crate::rollup::refresh(&db, &settings.database.table).await?;

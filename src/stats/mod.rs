@@ -18,7 +18,7 @@ use params::{
     DailyQuery, DataQuery, GlobalSumQuery, Metric, RawParams, SubmissionsQuery, TimeGroup,
     TimeRange,
 };
-use repo::Repository;
+use repo::{Freshness, Repository};
 use sql::Aggregate;
 
 /// The data endpoints.
@@ -169,18 +169,23 @@ impl Stats {
         &self.repo
     }
 
-    /// Runs `work` beside the newest-hour query.
+    /// Runs `work` and dates its answer: with the newest hour its statement read, or, when it
+    /// read none (no hourly rows in range, or only other tables), with a key lookup after it.
     async fn answer(
         &self,
-        work: impl Future<Output = Result<Payload, DbErr>>,
+        work: impl Future<Output = Result<(Payload, Freshness), DbErr>>,
     ) -> Result<Answer, DbErr> {
         // One statement after the other, never two at once: a request that held one pooled
         // connection while waiting for a second would, under load, wait on requests doing the
-        // same (hold and wait) until the acquire timeout. The newest-hour query is a key lookup.
-        let payload = work.await?;
+        // same (hold and wait) until the acquire timeout.
+        let (payload, freshness) = work.await?;
+        let data_as_of = match freshness {
+            Freshness::Known(newest) => newest,
+            Freshness::Unknown => self.repo.newest_hour().await?,
+        };
         Ok(Answer {
             payload,
-            data_as_of: self.repo.newest_hour().await?,
+            data_as_of,
         })
     }
 
@@ -201,7 +206,10 @@ impl Stats {
                 .repo
                 .submission_months(q.range.start, q.range.end)
                 .await?;
-            Ok(Payload::Sums(shape::sums_from_months(months, q.time_group)))
+            Ok((
+                Payload::Sums(shape::sums_from_months(months, q.time_group)),
+                Freshness::Unknown,
+            ))
         })
         .await
     }
@@ -209,13 +217,14 @@ impl Stats {
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, DbErr> {
         let aggregate = data_aggregate(q);
         self.answer(async {
-            let rows = self.repo.aggregate(&aggregate).await?;
-            Ok(Payload::Data {
+            let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
+            let payload = Payload::Data {
                 group_by: q.group_by,
                 second: q.second_group_by,
                 time_group: q.time_group,
                 groups: shape::nest(rows, q.group_by, q.second_group_by, q.time_group),
-            })
+            };
+            Ok((payload, freshness))
         })
         .await
     }
@@ -225,17 +234,14 @@ impl Stats {
         self.answer(async {
             if q.legacy_merge() {
                 // Sequential for the same reason as in `answer`.
-                let hourly = self.repo.aggregate(&aggregate).await?;
+                let (hourly, freshness) = self.repo.aggregate(&aggregate).await?;
                 let legacy = self.repo.legacy_months().await?;
-                Ok(Payload::Sums(shape::merge_legacy(
-                    hourly,
-                    &legacy,
-                    q.range,
-                    q.time_group,
-                )))
+                let sums = shape::merge_legacy(hourly, &legacy, q.range, q.time_group);
+                Ok((Payload::Sums(sums), freshness))
             } else {
-                let rows = self.repo.aggregate(&aggregate).await?;
-                Ok(Payload::Sums(shape::sums_from_buckets(rows, q.time_group)))
+                let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
+                let sums = shape::sums_from_buckets(rows, q.time_group);
+                Ok((Payload::Sums(sums), freshness))
             }
         })
         .await
@@ -251,16 +257,15 @@ impl Stats {
         let buckets = shape::local_day_buckets(tz, date);
         let aggregate = daily_aggregate(tz, date);
         self.answer(async {
-            let rows = self.repo.aggregate(&aggregate).await?;
+            let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
             let mut totals: HashMap<NaiveDateTime, i64> = HashMap::with_capacity(rows.len());
             for row in rows {
                 if let Some(hour) = row.bucket.as_deref().and_then(shape::parse_hour_bucket) {
                     *totals.entry(hour).or_default() += row.value;
                 }
             }
-            Ok(Payload::Daily(shape::daily_entries(
-                tz, &buckets, &totals, now,
-            )))
+            let entries = shape::daily_entries(tz, &buckets, &totals, now);
+            Ok((Payload::Daily(entries), freshness))
         })
         .await
     }

@@ -35,6 +35,15 @@ pub struct Fingerprint {
     pub submissions: (i64, i64),
 }
 
+/// The newest hour of data as a statement saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Start of the newest hour in the table (`None`: the table is empty).
+    Known(Option<NaiveDateTime>),
+    /// The statement returned no row to carry it.
+    Unknown,
+}
+
 /// Read access to the statistics tables.
 #[derive(Clone)]
 pub struct Repository {
@@ -176,35 +185,41 @@ impl Repository {
         }
     }
 
-    pub async fn aggregate(&self, q: &Aggregate) -> Result<Vec<AggRow>, DbErr> {
+    /// The groups of `q`, and the newest hour of the table as the same statement saw it.
+    pub async fn aggregate(&self, q: &Aggregate) -> Result<(Vec<AggRow>, Freshness), DbErr> {
         let backend = self.backend();
         let (stmt, kind) = self.statement(q);
         let rows = self.timed(kind, self.db.query_all(&stmt)).await?;
-        rows.iter()
-            .map(|row| {
-                let mut dims: [Option<String>; 2] = [None, None];
-                for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
-                    *slot = row.try_get::<Option<String>>("", alias)?;
-                }
-                let bucket = match q.time_group {
-                    Some(TimeGroup::Hour) => {
-                        bucket_hour(row, backend)?.map(|hour| hour.format(HOUR_LABEL).to_string())
+        let freshness = match rows.first() {
+            Some(row) => Freshness::Known(row.try_get("", sql::NEWEST_ALIAS)?),
+            None => Freshness::Unknown,
+        };
+        let groups =
+            rows.iter()
+                .map(|row| {
+                    let mut dims: [Option<String>; 2] = [None, None];
+                    for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
+                        *slot = row.try_get::<Option<String>>("", alias)?;
                     }
-                    Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
-                    None => None,
-                };
-                Ok(AggRow {
-                    dims,
-                    bucket,
-                    value: sum_value(row)?,
+                    let bucket = match q.time_group {
+                        Some(TimeGroup::Hour) => bucket_hour(row, backend)?
+                            .map(|hour| hour.format(HOUR_LABEL).to_string()),
+                        Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
+                        None => None,
+                    };
+                    Ok(AggRow {
+                        dims,
+                        bucket,
+                        value: sum_value(row)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, DbErr>>()
-            .map(|rows| match q.time_group {
-                // Timestamps within one hour are one bucket.
-                Some(TimeGroup::Hour) if sql::hour_is_raw(backend) => merge_equal_groups(rows),
-                _ => rows,
-            })
+                .collect::<Result<Vec<_>, DbErr>>()
+                .map(|rows| match q.time_group {
+                    // Timestamps within one hour are one bucket.
+                    Some(TimeGroup::Hour) if sql::hour_is_raw(backend) => merge_equal_groups(rows),
+                    _ => rows,
+                })?;
+        Ok((groups, freshness))
     }
 
     /// Start of the newest hour with rows, if any.

@@ -25,6 +25,14 @@ pub struct Aggregate {
 pub const DIM_ALIASES: [&str; 2] = ["d1", "d2"];
 pub const BUCKET_ALIAS: &str = "bucket";
 pub const VALUE_ALIAS: &str = "total";
+/// The newest hour of the hourly table, on every row of an aggregate (for `X-Data-As-Of`).
+pub const NEWEST_ALIAS: &str = "newest";
+
+/// Adds the newest hour of `table` as a column: an uncorrelated subquery that the database
+/// runs once (a key lookup), which saves the request a second statement and pool acquire.
+fn with_newest(select: &mut SelectStatement, table: &str) {
+    select.expr_as(Expr::from(newest_hour(table)), Alias::new(NEWEST_ALIAS));
+}
 
 pub fn column(dimension: Dimension) -> H {
     match dimension {
@@ -185,7 +193,9 @@ impl Source {
 /// Composes the statement. The rows come back unordered: ordering is by code point, which
 /// only Rust does the same way on every backend.
 pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatement {
-    aggregate_from(backend, table, Source::Hourly, q, q.range)
+    let mut select = aggregate_from(backend, table, Source::Hourly, q, q.range);
+    with_newest(&mut select, table);
+    select
 }
 
 /// The aggregate over one source, with `range` in that source's time column: datetimes for
@@ -283,6 +293,7 @@ pub fn aggregate_with_rollup(
         _ => format!("CAST(SUM(\"{VALUE_ALIAS}\") AS {})", int64(backend)),
     };
     outer.expr_as(Expr::cust(total), Alias::new(VALUE_ALIAS));
+    with_newest(&mut outer, hourly_table);
     outer
 }
 

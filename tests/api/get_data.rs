@@ -228,6 +228,7 @@ async fn answers_carry_the_newest_hour_as_data_as_of(backend: Backend) {
     let app = spawn_or_skip!(backend);
     let empty = app.get("/api/get_data?model=hourly&group_by=country").await;
     assert_eq!((empty.status, empty.body.as_str()), (200, "[]"));
+    assert_eq!(empty.header("x-data-as-of"), None, "{backend:?}");
     app.db.insert(&model::dataset()).await;
     // Another query than the first: the first one's empty answer may be cached.
     let r = app
@@ -239,6 +240,24 @@ async fn answers_carry_the_newest_hour_as_data_as_of(backend: Backend) {
         "{backend:?}"
     );
     assert_eq!(r.header("content-type"), Some("application/json"));
+    // Every endpoint, whether its statement returned rows (which carry the newest hour) or
+    // not (no rows in its range, or another table).
+    for url in [
+        "/api/get_global_sum?model=hourly&time_group=day",
+        "/api/get_global_sum?model=hourly&time_group=month",
+        "/api/get_daily_downloads?model=hourly&timezone=UTC&date=2026-03-08",
+        "/api/get_daily_downloads?model=hourly&timezone=UTC&date=2020-03-08",
+        "/api/get_data?model=hourly&group_by=country&start_date=2020-01-01&end_date=2020-01-31",
+        "/api/get_submissions",
+    ] {
+        let r = app.get(url).await;
+        assert_eq!(r.status, 200, "{backend:?} {url}");
+        assert_eq!(
+            r.header("x-data-as-of"),
+            Some("2026-03-08T08:00:00Z"),
+            "{backend:?} {url}"
+        );
+    }
     app.finish().await;
 }
 

@@ -57,10 +57,14 @@ fn cases(rows: &[Row]) -> Vec<(String, Value)> {
 }
 
 async fn check(server: &Server, rows: &[Row], backend: Backend, stage: &str) {
+    let newest = rows.iter().map(|r| r.start).max().unwrap();
+    let as_of = newest.format("%Y-%m-%dT%H:00:00Z").to_string();
     for (url, want) in cases(rows) {
+        let response = server.get(&url).await;
+        assert_eq!(response.json(), want, "{backend:?} {stage}: {url}");
         assert_eq!(
-            server.get_json(&url).await,
-            want,
+            response.header("x-data-as-of"),
+            Some(as_of.as_str()),
             "{backend:?} {stage}: {url}"
         );
     }
