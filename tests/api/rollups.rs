@@ -172,4 +172,63 @@ async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Back
     app.finish().await;
 }
 
-backend_tests!(answers_are_identical_with_without_and_with_stale_rollups);
+/// `stats-backend sql --plan`, run as the read-only user: the statement the planner picks
+/// (the hourly table, then the coarsest rollup once there are rollups) and the database's plan.
+async fn the_sql_command_prints_the_chosen_statement_and_its_plan(backend: Backend) {
+    let Some(db) = crate::helpers::TestDb::create(backend).await else {
+        return;
+    };
+    db.insert(&model::dataset()).await;
+    let sql = |request: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stats-backend"))
+            .args(["sql", "--plan", "--runs", "2", request])
+            .env("DATABASE_URI", &db.reader_url)
+            .env("STATS_CONFIG_DIR", "/nonexistent")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run stats-backend");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{backend:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let request = "/api/get_data?model=hourly&group_by=country";
+    let plain = sql(request);
+    assert!(
+        plain.starts_with("-- aggregate\nSELECT"),
+        "{backend:?}: {plain}"
+    );
+    assert!(!plain.contains("rollup_"), "{backend:?}: {plain}");
+    assert!(
+        plain.contains("-- rows=6 runs=2 median_ms="),
+        "{backend:?}: {plain}"
+    );
+    let plan = plain
+        .split_once("-- plan\n")
+        .map(|(_, p)| p.trim())
+        .unwrap_or_default();
+    assert!(plan.contains(TABLE), "{backend:?}: no plan in {plain}");
+
+    stats_backend::rollup::refresh(&db.writer, TABLE)
+        .await
+        .unwrap();
+    let with_rollups = sql(request);
+    assert!(
+        with_rollups.starts_with("-- aggregate_rollup\nSELECT")
+            && with_rollups.contains("rollup_day_country"),
+        "{backend:?}: {with_rollups}"
+    );
+    assert!(
+        with_rollups.contains("-- rows=6 runs=2 median_ms="),
+        "{backend:?}: {with_rollups}"
+    );
+    db.drop_database().await;
+}
+
+backend_tests!(
+    answers_are_identical_with_without_and_with_stale_rollups,
+    the_sql_command_prints_the_chosen_statement_and_its_plan,
+);
