@@ -79,11 +79,11 @@ measure() { # label
     time_once() { curl -fsS -o /dev/null -w '%{time_total}\n' "localhost:$cold_port$r"; }
     # The first run of a statement on each pooled connection also prepares it and fills the
     # fresh PostgreSQL backend's catalog caches: shown apart ("first"), then every pooled
-    # connection runs it once, and "cold" is the median of 5 after that. The cache stays off.
+    # connection runs it once, and "cold" is the median of 11 after that. The cache stays off.
     first=$(time_once | median_ms)
     for _ in $(seq 2 "$pool"); do time_once >/dev/null; done
-    cold=$(for _ in 1 2 3 4 5; do time_once; done | median_ms)
-    sql=$("$bin" sql --runs 5 "$r" 2>/dev/null | grep -o 'median_ms=[0-9.]*' | cut -d= -f2)
+    cold=$(for _ in $(seq 1 11); do time_once; done | median_ms)
+    sql=$("$bin" sql --runs 11 "$r" 2>/dev/null | grep -o 'median_ms=[0-9.]*' | cut -d= -f2)
     curl -fsS -o /dev/null "localhost:$warm_port$r"
     w16=$(wrk -t2 -c16 -d"${warm_seconds}s" --latency "http://127.0.0.1:$warm_port$r")
     w64=$(wrk -t2 -c64 -d"${warm_seconds}s" --latency "http://127.0.0.1:$warm_port$r")

@@ -47,11 +47,16 @@ pub async fn connect(
     let statement_timeout = settings.statement_timeout;
     if url.starts_with("postgres") {
         opts.statement_timeout(statement_timeout);
-        // JIT compiles nothing worth it here (a full scan takes the same time with it off) and
-        // costs every later parallel query on the connection: each parallel worker loads the
-        // leader's libraries, LLVM included, which turned a 12 ms daily answer into 30 ms after
-        // the connection had once run a scan. See docs/PERFORMANCE.md.
-        opts.map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
+        // Two planner settings, measured in docs/PERFORMANCE.md. JIT compiles nothing worth it
+        // here (a full scan takes the same time with it off) and costs every later parallel
+        // query on the connection: each parallel worker loads the leader's libraries, LLVM
+        // included, which turned a 12 ms daily answer into 30 ms once the connection had run a
+        // scan. Starting parallel workers costs ~2.5 ms here, which the default setup cost
+        // (1000) underprices: a day's index range went parallel and got slower; at 10000 only
+        // scans of many days do, where the workers pay off.
+        opts.map_sqlx_postgres_opts(|o| {
+            o.options([("jit", "off"), ("parallel_setup_cost", "10000")])
+        });
     } else if url.starts_with("mysql") {
         opts.map_sqlx_mysql_pool_opts(move |pool| {
             pool.after_connect(move |conn, _meta| {
