@@ -42,20 +42,22 @@ window=$((seconds / 2))
 before_service=$(awk '{print $14 + $15}' "/proc/$pid/stat")
 before_wrk=$(cpu_ticks wrk)
 before_pg=$(cpu_ticks postgres)
+started=$(date +%s.%N)
 perf sched record -a -o "$out/sched.data" -- sleep "$window" >/dev/null 2>&1
 after_service=$(awk '{print $14 + $15}' "/proc/$pid/stat")
 after_wrk=$(cpu_ticks wrk)
 after_pg=$(cpu_ticks postgres)
+elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 wait $wrk_pid
 kill -TERM $pid; wait $pid || true
 
 hz=$(getconf CLK_TCK)
 cores=$(nproc)
-share() { awk -v t="$1" -v hz="$hz" -v w="$window" -v c="$cores" 'BEGIN {printf "%5.2f s of %d s x %d cores (%4.1f %%)", t / hz, w, c, 100 * t / hz / w / c}'; }
+share() { awk -v t="$1" -v hz="$hz" -v w="$elapsed" -v c="$cores" 'BEGIN {printf "%5.2f s of %.1f s x %d cores (%4.1f %%)", t / hz, w, c, 100 * t / hz / w / c}'; }
 echo "== wrk, 64 connections, ${seconds}s: $request"
 grep -E "Requests/sec|50%|75%|90%|99%|Non-2xx|Socket errors" "$out/wrk.txt"
 echo
-echo "== CPU time during the ${window}s recorded window"
+echo "== CPU time while the scheduler was recorded"
 echo "service:    $(share $((after_service - before_service)))"
 echo "wrk:        $(share $((after_wrk - before_wrk)))"
 echo "postgres:   $(share $((after_pg - before_pg)))"

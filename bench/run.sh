@@ -46,6 +46,7 @@ if [ "${BENCH_SKIP_SEED:-0}" != 1 ]; then
   "$bin" migrate >/dev/null 2>&1
 fi
 
+yesterday=$(date -u -d yesterday +%F)
 requests=(
   "/api/get_data?model=hourly&group_by=archive"
   "/api/get_data?model=hourly&group_by=category"
@@ -65,6 +66,21 @@ start() { # port cache_enabled
 
 median_ms() { sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]*1000}'; }
 
+cache_size() { curl -fsS "localhost:$warm_port/metrics" | awk '/^stats_cache_(entries|bytes)/ {printf "%s=%s ", $1, $2}'; }
+
+cold_figures() { # request; prints: first-use ms, cold ms, raw SQL ms
+  local r=$1 first cold sql
+  time_once() { curl -fsS -o /dev/null -w '%{time_total}\n' "localhost:$cold_port$r"; }
+  # The first run of a statement on each pooled connection also prepares it and fills the
+  # fresh PostgreSQL backend's catalog caches: shown apart ("first"), then every pooled
+  # connection runs it once, and "cold" is the median of 11 after that. The cache stays off.
+  first=$(time_once | median_ms)
+  for _ in $(seq 2 "$pool"); do time_once >/dev/null; done
+  cold=$(for _ in $(seq 1 11); do time_once; done | median_ms)
+  sql=$("$bin" sql --runs 11 "$r" 2>/dev/null | grep -o 'median_ms=[0-9.]*' | cut -d= -f2)
+  echo "$first $cold $sql"
+}
+
 measure() { # label
   echo
   echo "### $1 ($backend, $days days x $rows rows/hour)"
@@ -76,14 +92,7 @@ measure() { # label
   warm_pid=$(start $warm_port true)
   for r in "${requests[@]}"; do
     local first cold sql w16 w64
-    time_once() { curl -fsS -o /dev/null -w '%{time_total}\n' "localhost:$cold_port$r"; }
-    # The first run of a statement on each pooled connection also prepares it and fills the
-    # fresh PostgreSQL backend's catalog caches: shown apart ("first"), then every pooled
-    # connection runs it once, and "cold" is the median of 11 after that. The cache stays off.
-    first=$(time_once | median_ms)
-    for _ in $(seq 2 "$pool"); do time_once >/dev/null; done
-    cold=$(for _ in $(seq 1 11); do time_once; done | median_ms)
-    sql=$("$bin" sql --runs 11 "$r" 2>/dev/null | grep -o 'median_ms=[0-9.]*' | cut -d= -f2)
+    read -r first cold sql < <(cold_figures "$r")
     curl -fsS -o /dev/null "localhost:$warm_port$r"
     w16=$(wrk -t2 -c16 -d"${warm_seconds}s" --latency "http://127.0.0.1:$warm_port$r")
     w64=$(wrk -t2 -c64 -d"${warm_seconds}s" --latency "http://127.0.0.1:$warm_port$r")
@@ -93,7 +102,28 @@ measure() { # label
     echo "| \`${r#/api/}\` | $first | $cold | $sql | $(lat "$w16") | $(rps "$w16") $(errs "$w16")| $(lat "$w64") | $(rps "$w64") $(errs "$w64")|"
   done
   echo
-  echo "peak memory of the cached instance (VmHWM): $(grep VmHWM /proc/"$warm_pid"/status | awk '{print $2, $3}'); cache: $(curl -fsS localhost:$warm_port/metrics | awk '/^stats_cache_(entries|bytes)/ {printf "%s=%s ", $1, $2}')"
+  echo "peak memory of the cached instance (VmHWM): $(grep VmHWM /proc/"$warm_pid"/status | awk '{print $2, $3}'); cache: $(cache_size)"
+  if [ "$1" = "with rollups" ]; then
+    # Past the cache's byte limit (cache.max_bytes, 64 MiB): the largest answers there are
+    # (category x country, about 1.5 MB each), from each of the last days to now, both ways.
+    local d
+    for d in $(seq 1 "$days"); do
+      for pair in "group_by=category&second_group_by=country" "group_by=country&second_group_by=category"; do
+        curl -fsS -o /dev/null "localhost:$warm_port/api/get_data?model=hourly&$pair&start_date=$(date -u -d "-$d days" +%F)"
+      done
+    done
+    echo "after filling the cache with $((2 * days)) answers of about 1.5 MB: peak memory (VmHWM) $(grep VmHWM /proc/"$warm_pid"/status | awk '{print $2, $3}'); cache: $(cache_size)"
+  fi
+  echo
+  echo "The daily endpoint for a whole local day (yesterday, $yesterday) in zones around the world:"
+  echo
+  echo "| zone | cold ms, first | cold ms | raw SQL ms |"
+  echo "|---|---|---|---|"
+  local zone
+  for zone in UTC America/New_York Europe/Berlin Asia/Kolkata Asia/Kathmandu Pacific/Kiritimati Pacific/Pago_Pago; do
+    read -r first cold sql < <(cold_figures "/api/get_daily_downloads?model=hourly&timezone=$zone&date=$yesterday")
+    echo "| $zone | $first | $cold | $sql |"
+  done
   kill -TERM "$cold_pid" "$warm_pid"; wait "$cold_pid" "$warm_pid" 2>/dev/null || true
 }
 
