@@ -104,15 +104,9 @@ measure() { # label
   echo
   echo "peak memory of the cached instance (VmHWM): $(grep VmHWM /proc/"$warm_pid"/status | awk '{print $2, $3}'); cache: $(cache_size)"
   if [ "$1" = "with rollups" ]; then
-    # Past the cache's byte limit (cache.max_bytes, 64 MiB): the largest answers there are
-    # (category x country, about 1.5 MB each), from each of the last days to now, both ways.
-    local d
-    for d in $(seq 1 "$days"); do
-      for pair in "group_by=category&second_group_by=country" "group_by=country&second_group_by=category"; do
-        curl -fsS -o /dev/null "localhost:$warm_port/api/get_data?model=hourly&$pair&start_date=$(date -u -d "-$d days" +%F)"
-      done
-    done
-    echo "after filling the cache with $((2 * days)) answers of about 1.5 MB: peak memory (VmHWM) $(grep VmHWM /proc/"$warm_pid"/status | awk '{print $2, $3}'); cache: $(cache_size)"
+    local filled
+    filled=$(bench/fill-cache.sh "$warm_port" "$days")
+    echo "after filling the cache ($filled): peak memory (VmHWM) $(grep VmHWM /proc/"$warm_pid"/status | awk '{print $2, $3}'); cache: $(cache_size)"
   fi
   echo
   echo "The daily endpoint for a whole local day (yesterday, $yesterday) in zones around the world:"

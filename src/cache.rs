@@ -26,7 +26,7 @@ use crate::settings::CacheSettings;
 use crate::stats::params::Format;
 use crate::stats::render::render;
 use crate::stats::repo::Fingerprint;
-use crate::stats::{Query, Stats};
+use crate::stats::{Query, Stats, StatsError};
 
 /// What the cache is keyed by: the normalized query and the format it is written in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -150,7 +150,7 @@ impl AnswerCache {
                 .compute(&key)
                 .await
                 .map(|answer| (answer, CacheStatus::Miss))
-                .map_err(|e| ApiError::from_db(&e)),
+                .map_err(|e| ApiError::from_stats(&e)),
             Some(cache) => cache
                 .entry(key.clone())
                 .or_try_insert_with(self.compute(&key))
@@ -163,7 +163,7 @@ impl AnswerCache {
                     };
                     (entry.into_value(), status)
                 })
-                .map_err(|e| ApiError::from_db(&e)),
+                .map_err(|e| ApiError::from_stats(&e)),
         };
         let result = match result {
             Err(ApiError::Unavailable(reason)) => match self.stale(&key).await {
@@ -192,7 +192,7 @@ impl AnswerCache {
         (answer.created.elapsed() < answer.ttl + self.settings.stale_if_error).then_some(answer)
     }
 
-    async fn compute(&self, key: &AnswerKey) -> Result<Arc<Cached>, DbErr> {
+    async fn compute(&self, key: &AnswerKey) -> Result<Arc<Cached>, StatsError> {
         let query = &key.query;
         let now = Utc::now();
         let generation = self.generation.load(Ordering::Acquire);

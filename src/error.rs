@@ -32,6 +32,10 @@ pub enum ApiError {
         method: String,
         allowed: &'static str,
     },
+    /// 422: the parameters are valid, but the answer would be larger than the service builds
+    /// (`server.max_groups`); the message says how to narrow the request.
+    #[error("{0}")]
+    TooLarge(String),
     /// 503: the database is unreachable, or it did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -55,6 +59,7 @@ impl ResponseError for ApiError {
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -81,6 +86,16 @@ impl From<DbErr> for ApiError {
 }
 
 impl ApiError {
+    /// The client's view of a failed answer.
+    pub fn from_stats(err: &crate::stats::StatsError) -> Self {
+        match err {
+            crate::stats::StatsError::Db(e) => Self::from_db(e),
+            too_large @ crate::stats::StatsError::TooLarge { .. } => {
+                Self::TooLarge(too_large.to_string())
+            }
+        }
+    }
+
     /// The client's view of a database error (the cache hands errors out shared, by reference).
     pub fn from_db(err: &DbErr) -> Self {
         if is_unavailable(err) {

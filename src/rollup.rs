@@ -311,6 +311,7 @@ mod tests {
         filters: Vec<Dimension>,
     ) -> Aggregate {
         Aggregate {
+            limit: None,
             dimensions,
             time_group,
             metric: Metric::Primary,

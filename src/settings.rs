@@ -37,6 +37,9 @@ pub struct ServerSettings {
     /// How long a client may take to send its request head.
     #[serde(deserialize_with = "duration")]
     pub client_request_timeout: Duration,
+    /// The most groups one `get_data` answer may hold; a request for more is refused (422)
+    /// rather than built in memory (each group costs ~500 bytes while the answer is built).
+    pub max_groups: usize,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +50,7 @@ impl Default for ServerSettings {
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
             client_request_timeout: Duration::from_secs(5),
+            max_groups: 200_000,
         }
     }
 }
@@ -299,6 +303,13 @@ impl Settings {
                 key: "database.table",
                 value: table.clone(),
                 reason: "a table name is 1 to 63 ASCII letters, digits or '_', not starting with a digit".into(),
+            });
+        }
+        if self.server.max_groups == 0 {
+            return Err(SettingsError::Invalid {
+                key: "server.max_groups",
+                value: "0".into(),
+                reason: "an answer must be allowed at least one group".into(),
             });
         }
         if self.database.max_connections == 0 {
@@ -586,6 +597,13 @@ mod tests {
             err.contains("statement_timeout") && err.contains("soon"),
             "{err}"
         );
+        let err = load(
+            Path::new("/nonexistent"),
+            &[("STATS__SERVER__MAX_GROUPS", "0")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("server.max_groups"), "{err}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Application {
             );
         let state = web::Data::new(AppState {
             cache: AnswerCache::new(
-                Stats::new(repository),
+                Stats::new(repository).with_max_groups(settings.server.max_groups),
                 settings.cache.clone(),
                 metrics.clone(),
             ),

@@ -32,6 +32,7 @@ pub const X_CACHE: &str = "x-cache";
         (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<Object>),
         (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
         (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The answer would hold more groups than server.max_groups (200,000 by default); narrow the request", body = crate::openapi::ErrorBody),
         (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
     )
 )]

@@ -98,7 +98,7 @@ impl Query {
     /// submissions, which read only their own table).
     pub fn aggregate(&self) -> Option<Aggregate> {
         match self {
-            Query::Data(q) => Some(data_aggregate(q)),
+            Query::Data(q) => Some(data_aggregate(q, None)),
             Query::GlobalSum(q) => Some(global_sum_aggregate(q)),
             Query::Daily { timezone, date } => Some(daily_aggregate(*timezone, *date)),
             Query::Submissions(_) => None,
@@ -154,31 +154,50 @@ pub struct Answer {
     pub data_as_of: Option<NaiveDateTime>,
 }
 
+/// Why an answer could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    /// The answer would hold more groups than `server.max_groups`.
+    #[error(
+        "the answer would hold more than {limit} groups (server.max_groups); narrow start_date \
+         and end_date, use a coarser time_group, drop second_group_by, or filter"
+    )]
+    TooLarge { limit: usize },
+}
+
 /// The data endpoints, one method each.
 #[derive(Debug, Clone)]
 pub struct Stats {
     repo: Repository,
+    max_groups: usize,
 }
 
 impl Stats {
     pub fn new(repo: Repository) -> Self {
-        Self { repo }
+        Self {
+            repo,
+            max_groups: usize::MAX,
+        }
+    }
+
+    /// Refuses `get_data` answers of more than `max_groups` groups.
+    pub fn with_max_groups(mut self, max_groups: usize) -> Self {
+        self.max_groups = max_groups;
+        self
     }
 
     pub fn repository(&self) -> &Repository {
         &self.repo
     }
 
-    /// Runs `work` and dates its answer: with the newest hour its statement read, or, when it
-    /// read none (no hourly rows in range, or only other tables), with a key lookup after it.
-    async fn answer(
-        &self,
-        work: impl Future<Output = Result<(Payload, Freshness), DbErr>>,
-    ) -> Result<Answer, DbErr> {
-        // One statement after the other, never two at once: a request that held one pooled
-        // connection while waiting for a second would, under load, wait on requests doing the
-        // same (hold and wait) until the acquire timeout.
-        let (payload, freshness) = work.await?;
+    /// Dates an answer: with the newest hour its statement read, or, when it read none (no
+    /// hourly rows in range, or only other tables), with a key lookup after it. One statement
+    /// after the other, never two at once: a request that held one pooled connection while
+    /// waiting for a second would, under load, wait on requests doing the same (hold and wait)
+    /// until the acquire timeout.
+    async fn dated(&self, payload: Payload, freshness: Freshness) -> Result<Answer, DbErr> {
         let data_as_of = match freshness {
             Freshness::Known(newest) => newest,
             Freshness::Unknown => self.repo.newest_hour().await?,
@@ -190,61 +209,54 @@ impl Stats {
     }
 
     /// Computes the answer to `query`.
-    pub async fn run(&self, query: &Query, now: DateTime<Utc>) -> Result<Answer, DbErr> {
-        match query {
-            Query::Data(q) => self.get_data(q).await,
-            Query::GlobalSum(q) => self.global_sum(q).await,
-            Query::Daily { timezone, date } => self.daily(*timezone, *date, now).await,
-            Query::Submissions(q) => self.submissions(q).await,
-        }
+    pub async fn run(&self, query: &Query, now: DateTime<Utc>) -> Result<Answer, StatsError> {
+        Ok(match query {
+            Query::Data(q) => return self.get_data(q).await,
+            Query::GlobalSum(q) => self.global_sum(q).await?,
+            Query::Daily { timezone, date } => self.daily(*timezone, *date, now).await?,
+            Query::Submissions(q) => self.submissions(q).await?,
+        })
     }
 
     /// New submissions per month or year, from `monthly_submissions`.
     pub async fn submissions(&self, q: &SubmissionsQuery) -> Result<Answer, DbErr> {
-        self.answer(async {
-            let months = self
-                .repo
-                .submission_months(q.range.start, q.range.end)
-                .await?;
-            Ok((
-                Payload::Sums(shape::sums_from_months(months, q.time_group)),
-                Freshness::Unknown,
-            ))
-        })
-        .await
+        let months = self
+            .repo
+            .submission_months(q.range.start, q.range.end)
+            .await?;
+        let sums = shape::sums_from_months(months, q.time_group);
+        self.dated(Payload::Sums(sums), Freshness::Unknown).await
     }
 
-    pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, DbErr> {
-        let aggregate = data_aggregate(q);
-        self.answer(async {
-            let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
-            let payload = Payload::Data {
-                group_by: q.group_by,
-                second: q.second_group_by,
-                time_group: q.time_group,
-                groups: shape::nest(rows, q.group_by, q.second_group_by, q.time_group),
-            };
-            Ok((payload, freshness))
-        })
-        .await
+    pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, StatsError> {
+        // One row past the limit tells that there are more, without reading them all.
+        let limit = u64::try_from(self.max_groups)
+            .ok()
+            .and_then(|m| m.checked_add(1));
+        let (rows, freshness) = self.repo.aggregate(&data_aggregate(q, limit)).await?;
+        if rows.len() > self.max_groups {
+            return Err(StatsError::TooLarge {
+                limit: self.max_groups,
+            });
+        }
+        let payload = Payload::Data {
+            group_by: q.group_by,
+            second: q.second_group_by,
+            time_group: q.time_group,
+            groups: shape::nest(rows, q.group_by, q.second_group_by, q.time_group),
+        };
+        Ok(self.dated(payload, freshness).await?)
     }
 
     pub async fn global_sum(&self, q: &GlobalSumQuery) -> Result<Answer, DbErr> {
-        let aggregate = global_sum_aggregate(q);
-        self.answer(async {
-            if q.legacy_merge() {
-                // Sequential for the same reason as in `answer`.
-                let (hourly, freshness) = self.repo.aggregate(&aggregate).await?;
-                let legacy = self.repo.legacy_months().await?;
-                let sums = shape::merge_legacy(hourly, &legacy, q.range, q.time_group);
-                Ok((Payload::Sums(sums), freshness))
-            } else {
-                let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
-                let sums = shape::sums_from_buckets(rows, q.time_group);
-                Ok((Payload::Sums(sums), freshness))
-            }
-        })
-        .await
+        let (rows, freshness) = self.repo.aggregate(&global_sum_aggregate(q)).await?;
+        let sums = if q.legacy_merge() {
+            let legacy = self.repo.legacy_months().await?;
+            shape::merge_legacy(rows, &legacy, q.range, q.time_group)
+        } else {
+            shape::sums_from_buckets(rows, q.time_group)
+        };
+        self.dated(Payload::Sums(sums), freshness).await
     }
 
     /// Hourly totals of the local day `date` in `tz`; `now` decides which hours have started.
@@ -255,25 +267,22 @@ impl Stats {
         now: DateTime<Utc>,
     ) -> Result<Answer, DbErr> {
         let buckets = shape::local_day_buckets(tz, date);
-        let aggregate = daily_aggregate(tz, date);
-        self.answer(async {
-            let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
-            let mut totals: HashMap<NaiveDateTime, i64> = HashMap::with_capacity(rows.len());
-            for row in rows {
-                if let Some(hour) = row.bucket.as_deref().and_then(shape::parse_hour_bucket) {
-                    *totals.entry(hour).or_default() += row.value;
-                }
+        let (rows, freshness) = self.repo.aggregate(&daily_aggregate(tz, date)).await?;
+        let mut totals: HashMap<NaiveDateTime, i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            if let Some(hour) = row.bucket.as_deref().and_then(shape::parse_hour_bucket) {
+                *totals.entry(hour).or_default() += row.value;
             }
-            let entries = shape::daily_entries(tz, &buckets, &totals, now);
-            Ok((Payload::Daily(entries), freshness))
-        })
-        .await
+        }
+        let entries = shape::daily_entries(tz, &buckets, &totals, now);
+        self.dated(Payload::Daily(entries), freshness).await
     }
 }
 
 /// The aggregate behind `get_data`.
-fn data_aggregate(q: &DataQuery) -> Aggregate {
+fn data_aggregate(q: &DataQuery, limit: Option<u64>) -> Aggregate {
     Aggregate {
+        limit,
         dimensions: std::iter::once(q.group_by)
             .chain(q.second_group_by)
             .collect(),
@@ -289,6 +298,7 @@ fn data_aggregate(q: &DataQuery) -> Aggregate {
 /// before years are summed.
 fn global_sum_aggregate(q: &GlobalSumQuery) -> Aggregate {
     Aggregate {
+        limit: None,
         dimensions: Vec::new(),
         time_group: Some(if q.legacy_merge() {
             TimeGroup::Month
@@ -304,6 +314,7 @@ fn global_sum_aggregate(q: &GlobalSumQuery) -> Aggregate {
 /// The aggregate behind the daily endpoint: per-UTC-hour totals of the hours of the local day.
 fn daily_aggregate(timezone: Tz, date: NaiveDate) -> Aggregate {
     Aggregate {
+        limit: None,
         dimensions: Vec::new(),
         time_group: Some(TimeGroup::Hour),
         metric: Metric::Primary,

@@ -19,6 +19,8 @@ pub struct Aggregate {
     pub metric: Metric,
     pub range: TimeRange,
     pub filters: Vec<Filter>,
+    /// At most this many rows come back (`None`: all).
+    pub limit: Option<u64>,
 }
 
 /// Output column names; the row decoder reads them back.
@@ -195,6 +197,9 @@ impl Source {
 pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatement {
     let mut select = aggregate_from(backend, table, Source::Hourly, q, q.range);
     with_newest(&mut select, table);
+    if let Some(limit) = q.limit {
+        select.limit(limit);
+    }
     select
 }
 
@@ -294,6 +299,9 @@ pub fn aggregate_with_rollup(
     };
     outer.expr_as(Expr::cust(total), Alias::new(VALUE_ALIAS));
     with_newest(&mut outer, hourly_table);
+    if let Some(limit) = q.limit {
+        outer.limit(limit);
+    }
     outer
 }
 
@@ -347,6 +355,7 @@ mod tests {
                 dimension: Dimension::Country,
                 values: vec!["x'); DROP TABLE t; --".into()],
             }],
+            limit: None,
         }
     }
 

@@ -261,7 +261,62 @@ async fn answers_carry_the_newest_hour_as_data_as_of(backend: Backend) {
     app.finish().await;
 }
 
+/// The points of a `get_data` answer: one per object, or one per entry of its `data` array.
+fn points(answer: &serde_json::Value) -> usize {
+    answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["data"].as_array().map_or(1, Vec::len))
+        .sum()
+}
+
+/// `server.max_groups`: an answer of exactly the limit is served, one point more is a 422 that
+/// says what to do, in JSON and in CSV, and the limit counts nested points, not objects.
+async fn answers_larger_than_max_groups_are_refused_with_422(backend: Backend) {
+    let rows = model::dataset();
+    let url = model::data_url("category", Some("country"), Some("day"));
+    let want = model::get_data(
+        &rows,
+        "category",
+        Some("country"),
+        Some("day"),
+        "primary",
+        |_| true,
+    );
+    let size = points(&want);
+    assert!(size > want.as_array().unwrap().len(), "the case must nest");
+    let at_limit = spawn_or_skip!(backend, |s| s.server.max_groups = size);
+    at_limit.db.insert(&rows).await;
+    assert_eq!(at_limit.get_json(&url).await, want, "{backend:?}");
+    at_limit.finish().await;
+
+    let below = spawn_or_skip!(backend, |s| s.server.max_groups = size - 1);
+    below.db.insert(&rows).await;
+    for url in [url.clone(), format!("{url}&format=csv")] {
+        let r = below.get(&url).await;
+        assert_eq!(r.status, 422, "{backend:?} {url}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let message = r.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            message.contains(&format!("more than {} groups", size - 1))
+                && message.contains("narrow start_date"),
+            "{backend:?}: {message}"
+        );
+    }
+    // Smaller answers on the same instance are unaffected.
+    let flat = model::get_data(&rows, "category", None, None, "primary", |_| true);
+    assert_eq!(
+        below
+            .get_json(&model::data_url("category", None, None))
+            .await,
+        flat
+    );
+    below.finish().await;
+}
+
 backend_tests!(
+    answers_larger_than_max_groups_are_refused_with_422,
     every_grouping_combination_matches_an_independent_sum,
     every_metric_matches_an_independent_sum,
     range_and_dimension_filters_select_exactly_the_matching_rows,
