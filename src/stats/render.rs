@@ -12,7 +12,12 @@ pub fn render(payload: &Payload, format: Format) -> Result<Bytes, String> {
         Format::Json => json(payload),
         Format::Csv => csv(payload).map_err(|e| format!("writing CSV: {e}")),
     }
-    .map(Bytes::from)
+    // The buffer grew by doubling; a cached body should hold its length, not up to twice it
+    // (the cache weighs bodies by length).
+    .map(|mut body| {
+        body.shrink_to_fit();
+        Bytes::from(body)
+    })
 }
 
 fn json(payload: &Payload) -> Result<Vec<u8>, String> {

@@ -187,38 +187,31 @@ impl Repository {
 
     /// The groups of `q`, and the newest hour of the table as the same statement saw it.
     pub async fn aggregate(&self, q: &Aggregate) -> Result<(Vec<AggRow>, Freshness), DbErr> {
+        use futures_util::TryStreamExt;
+        use sea_orm::StreamTrait;
         let backend = self.backend();
         let (stmt, kind) = self.statement(q);
-        let rows = self.timed(kind, self.db.query_all(&stmt)).await?;
-        let freshness = match rows.first() {
-            Some(row) => Freshness::Known(row.try_get("", sql::NEWEST_ALIAS)?),
-            None => Freshness::Unknown,
-        };
-        let groups =
-            rows.iter()
-                .map(|row| {
-                    let mut dims: [Option<String>; 2] = [None, None];
-                    for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
-                        *slot = row.try_get::<Option<String>>("", alias)?;
+        // Rows are decoded as they arrive rather than collected first: a large answer then
+        // never holds the driver's rows and the decoded ones at once.
+        let (groups, freshness) = self
+            .timed(kind, async {
+                let mut stream = self.db.stream(&stmt).await?;
+                let mut groups = Vec::new();
+                let mut freshness = Freshness::Unknown;
+                while let Some(row) = stream.try_next().await? {
+                    if groups.is_empty() {
+                        freshness = Freshness::Known(row.try_get("", sql::NEWEST_ALIAS)?);
                     }
-                    let bucket = match q.time_group {
-                        Some(TimeGroup::Hour) => bucket_hour(row, backend)?
-                            .map(|hour| hour.format(HOUR_LABEL).to_string()),
-                        Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
-                        None => None,
-                    };
-                    Ok(AggRow {
-                        dims,
-                        bucket,
-                        value: sum_value(row)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, DbErr>>()
-                .map(|rows| match q.time_group {
-                    // Timestamps within one hour are one bucket.
-                    Some(TimeGroup::Hour) if sql::hour_is_raw(backend) => merge_equal_groups(rows),
-                    _ => rows,
-                })?;
+                    groups.push(decode_group(&row, q, backend)?);
+                }
+                Ok((groups, freshness))
+            })
+            .await?;
+        let groups = match q.time_group {
+            // Timestamps within one hour are one bucket.
+            Some(TimeGroup::Hour) if sql::hour_is_raw(backend) => merge_equal_groups(groups),
+            _ => groups,
+        };
         Ok((groups, freshness))
     }
 
@@ -321,6 +314,26 @@ pub fn add_probe_rows(
         }
     }
     Ok(())
+}
+
+/// One row of an aggregate statement.
+fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Result<AggRow, DbErr> {
+    let mut dims: [Option<String>; 2] = [None, None];
+    for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
+        *slot = row.try_get::<Option<String>>("", alias)?;
+    }
+    let bucket = match q.time_group {
+        Some(TimeGroup::Hour) => {
+            bucket_hour(row, backend)?.map(|hour| hour.format(HOUR_LABEL).to_string())
+        }
+        Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
+        None => None,
+    };
+    Ok(AggRow {
+        dims,
+        bucket,
+        value: sum_value(row)?,
+    })
 }
 
 /// Rows with equal dimensions and bucket summed into one.

@@ -58,22 +58,23 @@ fn push_titlecase(out: &mut String, c: char) {
     }
 }
 
-/// A dimension value as answers show it.
-pub fn display_value(dimension: Dimension, raw: Option<&str>) -> Option<String> {
+/// A dimension value as answers show it. Owned in and out: all but countries are shown as
+/// stored, and a large answer should not copy each of its values.
+pub fn display_value(dimension: Dimension, raw: Option<String>) -> Option<String> {
     raw.map(|v| match dimension {
-        Dimension::Country => title_case(v),
-        _ => v.to_string(),
+        Dimension::Country => title_case(&v),
+        _ => v,
     })
 }
 
 /// The contract's label for a bucket label of [`super::sql::bucket_expr`].
-pub fn bucket_label(time_group: TimeGroup, raw: &str) -> String {
+pub fn bucket_label(time_group: TimeGroup, raw: String) -> String {
     match time_group {
-        TimeGroup::Year | TimeGroup::Day => raw.to_string(),
+        TimeGroup::Year | TimeGroup::Day => raw,
         TimeGroup::Month => format!("{raw}-01"),
         TimeGroup::Hour => match raw.split_once(' ') {
             Some((day, hour)) => format!("{day}T{hour}:00:00Z"),
-            None => raw.to_string(),
+            None => raw,
         },
     }
 }
@@ -144,7 +145,7 @@ pub fn nest(
         if current.as_ref() != Some(&first) {
             groups.push(DataGroup {
                 dimension: group_by,
-                value: display_value(group_by, first.as_deref()),
+                value: display_value(group_by, first.clone()),
                 series: nested.then(|| Series {
                     second: second.map(|d| (d, Vec::new())),
                     times: time_group.map(|_| Vec::new()),
@@ -161,10 +162,10 @@ pub fn nest(
             None => group.data += row.value,
             Some(series) => {
                 if let Some((dimension, values)) = &mut series.second {
-                    values.push(display_value(*dimension, second_value.as_deref()));
+                    values.push(display_value(*dimension, second_value));
                 }
                 if let (Some(times), Some(tg)) = (&mut series.times, time_group) {
-                    times.push(bucket_label(tg, row.bucket.as_deref().unwrap_or_default()));
+                    times.push(bucket_label(tg, row.bucket.unwrap_or_default()));
                 }
                 series.data.push(row.value);
             }
@@ -191,7 +192,7 @@ pub fn sums_from_buckets(rows: Vec<AggRow>, time_group: TimeGroup) -> Vec<SumEnt
         .into_iter()
         .map(|(raw, total_sum)| SumEntry {
             total_sum,
-            time_group: bucket_label(time_group, &raw),
+            time_group: bucket_label(time_group, raw),
         })
         .collect()
 }
@@ -315,11 +316,17 @@ mod tests {
 
     #[test]
     fn labels_have_one_format_per_time_group() {
-        assert_eq!(bucket_label(TimeGroup::Year, "2026"), "2026");
-        assert_eq!(bucket_label(TimeGroup::Month, "2026-03"), "2026-03-01");
-        assert_eq!(bucket_label(TimeGroup::Day, "2026-03-08"), "2026-03-08");
+        assert_eq!(bucket_label(TimeGroup::Year, "2026".into()), "2026");
         assert_eq!(
-            bucket_label(TimeGroup::Hour, "2026-03-08 07"),
+            bucket_label(TimeGroup::Month, "2026-03".into()),
+            "2026-03-01"
+        );
+        assert_eq!(
+            bucket_label(TimeGroup::Day, "2026-03-08".into()),
+            "2026-03-08"
+        );
+        assert_eq!(
+            bucket_label(TimeGroup::Hour, "2026-03-08 07".into()),
             "2026-03-08T07:00:00Z"
         );
     }
