@@ -336,20 +336,18 @@ fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Result<
     })
 }
 
-/// Rows with equal dimensions and bucket summed into one.
-fn merge_equal_groups(rows: Vec<AggRow>) -> Vec<AggRow> {
-    let mut merged: BTreeMap<([Option<String>; 2], Option<String>), i64> = BTreeMap::new();
-    for row in rows {
-        *merged.entry((row.dims, row.bucket)).or_default() += row.value;
-    }
-    merged
-        .into_iter()
-        .map(|((dims, bucket), value)| AggRow {
-            dims,
-            bucket,
-            value,
-        })
-        .collect()
+/// Rows with equal dimensions and bucket summed into one, in place (answers are sorted
+/// anyway, see `shape::nest`).
+fn merge_equal_groups(mut rows: Vec<AggRow>) -> Vec<AggRow> {
+    rows.sort_unstable();
+    rows.dedup_by(|later, kept| {
+        let same = later.dims == kept.dims && later.bucket == kept.bucket;
+        if same {
+            kept.value += later.value;
+        }
+        same
+    });
+    rows
 }
 
 /// The summed value; a group whose counts are all NULL sums to NULL, which counts as 0.

@@ -279,6 +279,18 @@ impl Row {
     }
 }
 
+/// Runs the `stats-backend` binary with `args` against the database at `url`, with no settings
+/// files and quiet logs.
+pub fn run_cli(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stats-backend"))
+        .args(args)
+        .env("DATABASE_URI", url)
+        .env("STATS_CONFIG_DIR", "/nonexistent")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run stats-backend")
+}
+
 pub fn dt(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("datetime literal")
 }

@@ -2,7 +2,6 @@
 //! what they load: `get_global_sum` against the real legacy file, `get_submissions`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -25,13 +24,7 @@ fn legacy_dir() -> Option<PathBuf> {
 
 /// Runs the binary against `db`; returns (success, stderr).
 fn run(db: &TestDb, args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_stats-backend"))
-        .args(args)
-        .env("DATABASE_URI", &db.url)
-        .env("STATS_CONFIG_DIR", "/nonexistent")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run stats-backend");
+    let output = crate::helpers::run_cli(&db.url, args);
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -180,13 +180,8 @@ async fn the_sql_command_prints_the_chosen_statement_and_its_plan(backend: Backe
     };
     db.insert(&model::dataset()).await;
     let sql = |request: &str| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_stats-backend"))
-            .args(["sql", "--plan", "--runs", "2", request])
-            .env("DATABASE_URI", &db.reader_url)
-            .env("STATS_CONFIG_DIR", "/nonexistent")
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("run stats-backend");
+        let output =
+            crate::helpers::run_cli(&db.reader_url, &["sql", "--plan", "--runs", "2", request]);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
