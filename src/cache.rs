@@ -14,19 +14,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use chrono::{NaiveDateTime, Utc};
 use moka::Expiry;
 use moka::future::Cache;
-use sea_orm::DbErr;
 
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::settings::CacheSettings;
-use crate::stats::params::Format;
+use crate::stats::probe::Fingerprint;
 use crate::stats::render::render;
-use crate::stats::repo::Fingerprint;
-use crate::stats::{Query, Stats, StatsError};
+use crate::stats::vocab::Format;
+use crate::stats::{Endpoint, ParamError, Query, Stats, StatsError};
 
 /// What the cache is keyed by: the normalized query and the format it is written in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -79,6 +77,40 @@ impl Cached {
     pub fn remaining(&self) -> Duration {
         self.ttl.saturating_sub(self.created.elapsed())
     }
+}
+
+/// One request of a warm-up, and how it went.
+#[derive(Debug)]
+pub struct Warmed {
+    pub request: String,
+    pub outcome: Result<(CacheStatus, usize), WarmError>,
+    pub elapsed: Duration,
+}
+
+/// Why a warm-up request has no answer.
+#[derive(Debug)]
+pub enum WarmError {
+    /// The path names no data endpoint.
+    NoEndpoint(String),
+    Param(ParamError),
+    Stats(Arc<StatsError>),
+}
+
+/// The requests the shipped dashboard makes, with the daily one in each of `timezones`: the
+/// default warm list.
+pub fn dashboard_requests(timezones: &[String]) -> Vec<String> {
+    let mut list = vec![
+        "/api/get_data?model=hourly&group_by=archive".to_string(),
+        "/api/get_data?model=hourly&group_by=category".to_string(),
+        "/api/get_data?model=hourly&group_by=country".to_string(),
+        "/api/get_global_sum?model=hourly&time_group=month".to_string(),
+    ];
+    for zone in timezones {
+        list.push(format!(
+            "/api/get_todays_downloads?model=hourly&timezone={zone}"
+        ));
+    }
+    list
 }
 
 /// Each entry lives its own `ttl`, plus `extra` in the last-good cache.
@@ -141,16 +173,20 @@ impl AnswerCache {
         &self.stats
     }
 
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
     /// The answer to `key` and where it came from. Concurrent misses for one key run one query;
     /// errors are never cached. When the database is unavailable, the last good answer is served
     /// for up to `cache.stale_if_error` past its lifetime.
-    pub async fn get(&self, key: AnswerKey) -> Result<(Arc<Cached>, CacheStatus), ApiError> {
+    pub async fn get(&self, key: AnswerKey) -> Result<(Arc<Cached>, CacheStatus), Arc<StatsError>> {
         let result = match &self.cache {
             None => self
                 .compute(&key)
                 .await
                 .map(|answer| (answer, CacheStatus::Miss))
-                .map_err(|e| ApiError::from_stats(&e)),
+                .map_err(Arc::new),
             Some(cache) => cache
                 .entry(key.clone())
                 .or_try_insert_with(self.compute(&key))
@@ -162,13 +198,12 @@ impl AnswerCache {
                         CacheStatus::Hit
                     };
                     (entry.into_value(), status)
-                })
-                .map_err(|e| ApiError::from_stats(&e)),
+                }),
         };
         let result = match result {
-            Err(ApiError::Unavailable(reason)) => match self.stale(&key).await {
+            Err(e) if e.is_unavailable() => match self.stale(&key).await {
                 Some(answer) => Ok((answer, CacheStatus::Stale)),
-                None => Err(ApiError::Unavailable(reason)),
+                None => Err(e),
             },
             other => other,
         };
@@ -186,6 +221,37 @@ impl AnswerCache {
         result
     }
 
+    /// Runs `requests` (paths with query strings) through the cache, as clients would.
+    pub async fn warm(&self, requests: &[String]) -> Vec<Warmed> {
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            let started = Instant::now();
+            let (path, query) = request.split_once('?').unwrap_or((request, ""));
+            let outcome = match Endpoint::from_path(path) {
+                None => Err(WarmError::NoEndpoint(path.to_string())),
+                Some(endpoint) => match Query::parse(endpoint, query, Utc::now()) {
+                    Err(e) => Err(WarmError::Param(e)),
+                    Ok(parsed) => {
+                        let key = AnswerKey {
+                            query: parsed.query,
+                            format: parsed.format.unwrap_or(Format::Json),
+                        };
+                        self.get(key)
+                            .await
+                            .map(|(cached, status)| (status, cached.body.len()))
+                            .map_err(WarmError::Stats)
+                    }
+                },
+            };
+            out.push(Warmed {
+                request: request.clone(),
+                outcome,
+                elapsed: started.elapsed(),
+            });
+        }
+        out
+    }
+
     /// The last good answer for `key`, if it is still within `cache.stale_if_error`.
     async fn stale(&self, key: &AnswerKey) -> Option<Arc<Cached>> {
         let answer = self.last_good.as_ref()?.get(key).await?;
@@ -197,7 +263,7 @@ impl AnswerCache {
         let now = Utc::now();
         let generation = self.generation.load(Ordering::Acquire);
         let answer = self.stats.run(query, now).await?;
-        let body = render(&answer.payload, key.format).map_err(DbErr::Custom)?;
+        let body = render(&answer.payload, key.format)?;
         // An answer that reaches the newest hour (or the hours after it) can still change.
         let recent = match (query.time_range(), answer.data_as_of) {
             (None, _) => false,

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
+use sea_orm::DatabaseConnection;
 
 use crate::db::{self, Access};
 use crate::demo::{self, DemoSpec};
-use crate::import;
-use crate::settings::Settings;
-use crate::startup::{self, Application};
+use crate::settings::{DatabaseTarget, Settings};
+use crate::startup::Application;
+use crate::write::import;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -146,8 +147,7 @@ async fn explain(settings: &Settings, request: &str, runs: u32, plan: bool) -> a
     let (path, query) = request.split_once('?').unwrap_or((request, ""));
     let endpoint = crate::stats::Endpoint::from_path(path)
         .with_context(|| format!("no data endpoint {path}"))?;
-    let query = crate::stats::Query::parse(endpoint, query, Utc::now())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let query = crate::stats::Query::parse(endpoint, query, Utc::now())?.query;
     let aggregate = query
         .aggregate()
         .context("this request reads no hourly data")?;
@@ -254,7 +254,7 @@ fn read(file: &std::path::Path) -> anyhow::Result<String> {
 async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
-            let db = startup::prepare_database(&settings).await?;
+            let db = prepare_database(&settings).await?;
             Application::build(settings, db)?
                 .run_until_stopped()
                 .await?;
@@ -288,7 +288,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => explain(&settings, &request, runs, plan).await?,
         Command::RefreshRollups => {
             let db = writer(&settings).await?;
-            let report = crate::rollup::refresh(&db, &settings.database.table).await?;
+            let report = crate::write::rollups::refresh(&db, &settings.database.table).await?;
             log::info!(
                 "rollups refreshed: {} day(s) rebuilt in {:.1} s, watermark {:?}",
                 report.days_rebuilt,
@@ -322,4 +322,34 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Connects to the configured database (reading only), or creates and fills the embedded one.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let target = settings.database_target()?;
+    match &target {
+        DatabaseTarget::External(_) => {
+            let db = db::connect(&target, &settings.database, Access::ReadOnly).await?;
+            match db::ping(&db).await {
+                Ok(()) => db::warm_pool(&db, settings.database.max_connections).await,
+                Err(e) => log::warn!(
+                    "the database is not answering yet ({e}); data requests get 503 until it does"
+                ),
+            }
+            Ok(db)
+        }
+        DatabaseTarget::Embedded(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            log::info!(
+                "no database configured: using the embedded demo database {}",
+                path.display()
+            );
+            let db = db::connect(&target, &settings.database, Access::ReadWrite).await?;
+            db::migrate(&db, &settings.database.table).await?;
+            demo::fill_embedded(&db, settings).await?;
+            Ok(db)
+        }
+    }
 }

@@ -158,3 +158,42 @@ pub async fn migrate(db: &DatabaseConnection, hourly_table: &str) -> Result<(), 
     use migration::MigratorTraitSelf;
     migration::Migrator::new(hourly_table).up(db, None).await
 }
+
+/// Outages and timeouts, as opposed to errors in the query itself.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => match e.as_ref() {
+            Sqlx::Io(_)
+            | Sqlx::Tls(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed
+            | Sqlx::Protocol(_) => true,
+            Sqlx::Database(db) => {
+                // MariaDB 1969 and MySQL 3024: max statement/execution time exceeded;
+                // 1317: query interrupted (KILL QUERY, shutdown).
+                if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                {
+                    return matches!(my.number(), 1969 | 3024 | 1317 | 1053);
+                }
+                // PostgreSQL 57014 query_canceled (statement_timeout), 57P01..03 shutdown and
+                // cannot-connect-now, 53300 too many connections.
+                matches!(
+                    db.code().as_deref(),
+                    Some("57014" | "57P01" | "57P02" | "57P03" | "53300")
+                )
+            }
+            _ => false,
+        },
+        RuntimeErr::Internal(_) => false,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}

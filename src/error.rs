@@ -1,13 +1,25 @@
 //! The one error type of the HTTP layer. Every failure a client can see is an [`ApiError`];
-//! each variant's doc names its status, and every body is `{"error": "..."}`.
+//! each variant's doc names its status, and every body is an [`ErrorBody`].
 //!
-//! Which error goes where: bad parameters are `BadRequest` (written by `stats::params`),
-//! a database that cannot be reached or that timed out is `Unavailable`, anything else the
-//! database says is `Internal` (logged in full, answered with a fixed message).
+//! Which error goes where: the domain's [`ParamError`] becomes `BadRequest` (or `UriTooLong`),
+//! its [`StatsError`] becomes `Unavailable` when the database could not be reached or timed
+//! out, `TooLarge` for an answer past `server.max_groups`, and `Internal` otherwise (logged in
+//! full, answered with a fixed message).
+
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::DbErr;
+
+use crate::stats::{ParamError, StatsError};
+
+/// The body of every error.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, naming the parameter and the allowed values.
+    pub error: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -75,73 +87,46 @@ impl ResponseError for ApiError {
         if let Self::Unauthorized = self {
             builder.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
         }
-        builder.json(serde_json::json!({ "error": self.to_string() }))
+        builder.json(ErrorBody {
+            error: self.to_string(),
+        })
     }
 }
 
-impl From<DbErr> for ApiError {
-    fn from(err: DbErr) -> Self {
-        Self::from_db(&err)
-    }
-}
-
-impl ApiError {
-    /// The client's view of a failed answer.
-    pub fn from_stats(err: &crate::stats::StatsError) -> Self {
+impl From<ParamError> for ApiError {
+    fn from(err: ParamError) -> Self {
         match err {
-            crate::stats::StatsError::Db(e) => Self::from_db(e),
-            too_large @ crate::stats::StatsError::TooLarge { .. } => {
-                Self::TooLarge(too_large.to_string())
-            }
+            ParamError::Invalid(message) => Self::BadRequest(message),
+            ParamError::TooLong(message) => Self::UriTooLong(message),
         }
     }
+}
 
-    /// The client's view of a database error (the cache hands errors out shared, by reference).
-    pub fn from_db(err: &DbErr) -> Self {
-        if is_unavailable(err) {
+impl From<&StatsError> for ApiError {
+    fn from(err: &StatsError) -> Self {
+        match err {
+            StatsError::Db(e) => Self::from(e),
+            too_large @ StatsError::TooLarge { .. } => Self::TooLarge(too_large.to_string()),
+            render @ StatsError::Render(_) => Self::Internal(render.to_string()),
+        }
+    }
+}
+
+/// The cache hands errors out shared.
+impl From<Arc<StatsError>> for ApiError {
+    fn from(err: Arc<StatsError>) -> Self {
+        Self::from(err.as_ref())
+    }
+}
+
+impl From<&DbErr> for ApiError {
+    fn from(err: &DbErr) -> Self {
+        if crate::db::is_unavailable(err) {
             // The message shown is generic on purpose: driver messages may carry host names.
             log::warn!("database error: {err}");
             Self::Unavailable("the database did not answer in time; try again shortly".into())
         } else {
             Self::Internal(err.to_string())
         }
-    }
-}
-
-/// Outages and timeouts, as opposed to errors in the query itself.
-pub fn is_unavailable(err: &DbErr) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
-    let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
-        _ => return false,
-    };
-    match runtime {
-        RuntimeErr::SqlxError(e) => match e.as_ref() {
-            Sqlx::Io(_)
-            | Sqlx::Tls(_)
-            | Sqlx::PoolTimedOut
-            | Sqlx::PoolClosed
-            | Sqlx::WorkerCrashed
-            | Sqlx::Protocol(_) => true,
-            Sqlx::Database(db) => {
-                // MariaDB 1969 and MySQL 3024: max statement/execution time exceeded;
-                // 1317: query interrupted (KILL QUERY, shutdown).
-                if let Some(my) = db.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
-                {
-                    return matches!(my.number(), 1969 | 3024 | 1317 | 1053);
-                }
-                // PostgreSQL 57014 query_canceled (statement_timeout), 57P01..03 shutdown and
-                // cannot-connect-now, 53300 too many connections.
-                matches!(
-                    db.code().as_deref(),
-                    Some("57014" | "57P01" | "57P02" | "57P03" | "53300")
-                )
-            }
-            _ => false,
-        },
-        RuntimeErr::Internal(_) => false,
-        #[allow(unreachable_patterns)]
-        _ => false,
     }
 }

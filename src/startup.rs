@@ -1,6 +1,5 @@
-//! Builds the application (routes, middleware, state), binds the listener and prepares the
-//! database: the embedded demo file is created, migrated and filled; a configured database is
-//! only connected to.
+//! Builds the application (routes, middleware, state) over a database connection it is given,
+//! and binds the listener.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -8,27 +7,18 @@ use std::sync::Arc;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
-use chrono::{Duration, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
 use actix_web::dev::Service;
 use utoipa::OpenApi;
 
-use crate::cache::AnswerCache;
-use crate::db::{self, Access};
-use crate::demo::{self, DemoSpec};
+use crate::cache::{AnswerCache, dashboard_requests};
 use crate::metrics::Metrics;
 use crate::routes;
-use crate::settings::{CorsSettings, DatabaseTarget, Settings};
+use crate::settings::{CorsSettings, Settings};
+use crate::state::AppState;
 use crate::stats::Stats;
 use crate::stats::repo::Repository;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub cache: AnswerCache,
-    pub metrics: Arc<Metrics>,
-    pub settings: Arc<Settings>,
-}
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -61,7 +51,7 @@ impl Application {
         });
         let cors_settings = settings.cors.clone();
         let app_state = state.clone();
-        let openapi = crate::openapi::ApiDoc::openapi();
+        let openapi = routes::docs::ApiDoc::openapi();
         let mut server = HttpServer::new(move || {
             let metrics = app_state.metrics.clone();
             App::new()
@@ -87,7 +77,7 @@ impl Application {
                     r#"%a "%r" %s %b %T id=%{x-request-id}o"#,
                 ))
                 .configure(routes::configure)
-                .service(crate::openapi::docs_service(openapi.clone()))
+                .service(routes::docs::docs_service(openapi.clone()))
                 .service(web::redirect("/docs", "/docs/"))
                 .default_service(web::to(routes::not_found))
         })
@@ -116,10 +106,11 @@ impl Application {
         if self.state.settings.cache.warm_on_start {
             let state = self.state.clone();
             tokio::spawn(async move {
-                let warmed =
-                    routes::ops::warm(&state, &routes::ops::dashboard_requests(&state.settings))
-                        .await;
-                let failed = warmed.iter().filter(|w| w.status != 200).count();
+                let warmed = state
+                    .cache
+                    .warm(&dashboard_requests(&state.settings.cache.warm_timezones))
+                    .await;
+                let failed = warmed.iter().filter(|w| w.outcome.is_err()).count();
                 log::info!(
                     "warmed {} dashboard answers ({failed} failed)",
                     warmed.len()
@@ -145,80 +136,4 @@ fn cors(settings: &CorsSettings) -> Cors {
         };
     }
     cors
-}
-
-/// Connects to the configured database (reading only), or creates and fills the embedded one.
-pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let target = settings.database_target()?;
-    match &target {
-        DatabaseTarget::External(_) => {
-            let db = db::connect(&target, &settings.database, Access::ReadOnly).await?;
-            match db::ping(&db).await {
-                Ok(()) => db::warm_pool(&db, settings.database.max_connections).await,
-                Err(e) => log::warn!(
-                    "the database is not answering yet ({e}); data requests get 503 until it does"
-                ),
-            }
-            Ok(db)
-        }
-        DatabaseTarget::Embedded(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            log::info!(
-                "no database configured: using the embedded demo database {}",
-                path.display()
-            );
-            let db = db::connect(&target, &settings.database, Access::ReadWrite).await?;
-            db::migrate(&db, &settings.database.table).await?;
-            fill_embedded(&db, settings).await?;
-            Ok(db)
-        }
-    }
-}
-
-/// First start: the whole demo. Later starts: the hours since the last one, so that "today"
-/// always has data. Rows depend only on the seed and the hour, so both give the same rows.
-async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<()> {
-    let table = &settings.database.table;
-    let demo_settings = &settings.demo;
-    let full = DemoSpec::ending_at(
-        Utc::now().naive_utc(),
-        demo_settings.days,
-        demo_settings.rows_per_hour,
-        demo_settings.seed,
-    );
-    let newest = Repository::new(db.clone(), table.clone())
-        .newest_hour()
-        .await?;
-    let (spec, monthly) = match newest {
-        None => {
-            log::info!(
-                "generating demo data: {} days x {} rows per hour ...",
-                demo_settings.days,
-                demo_settings.rows_per_hour
-            );
-            (full, true)
-        }
-        Some(newest) if newest + Duration::hours(1) < full.to => {
-            let from = (newest + Duration::hours(1)).max(full.from);
-            (DemoSpec { from, ..full }, false)
-        }
-        Some(_) => {
-            log::info!("demo data is up to date");
-            return Ok(());
-        }
-    };
-    let report = demo::seed(db, table, spec, monthly).await?;
-    let rollups = crate::rollup::refresh(db, table).await?;
-    log::info!(
-        "rollups: {} day(s) rebuilt in {:.1} s",
-        rollups.days_rebuilt,
-        rollups.seconds
-    );
-    // Fold the big write back into the database file so the WAL does not stay its size.
-    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-        .await?;
-    log::info!("demo data ready: {report}");
-    Ok(())
 }

@@ -10,13 +10,14 @@ use std::collections::HashSet;
 use std::f64::consts::PI;
 use std::time::Instant;
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Weekday};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc, Weekday};
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
+use crate::settings::Settings;
 use crate::write::{self, HourlyLoader, OwnedRecord};
 use taxonomy::{CATEGORIES, COUNTRIES, DOWNLOAD_TYPES};
 
@@ -283,6 +284,52 @@ fn submissions_until(today: NaiveDate, seed: u64) -> Vec<(NaiveDate, i32)> {
             (m, (trend * rng.random_range(0.9..1.1)).round() as i32)
         })
         .collect()
+}
+
+/// First start: the whole demo. Later starts: the hours since the last one, so that "today"
+/// always has data. Rows depend only on the seed and the hour, so both give the same rows.
+pub async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyhow::Result<()> {
+    let table = &settings.database.table;
+    let demo_settings = &settings.demo;
+    let full = DemoSpec::ending_at(
+        Utc::now().naive_utc(),
+        demo_settings.days,
+        demo_settings.rows_per_hour,
+        demo_settings.seed,
+    );
+    let newest = crate::stats::repo::Repository::new(db.clone(), table.clone())
+        .newest_hour()
+        .await?;
+    let (spec, monthly) = match newest {
+        None => {
+            log::info!(
+                "generating demo data: {} days x {} rows per hour ...",
+                demo_settings.days,
+                demo_settings.rows_per_hour
+            );
+            (full, true)
+        }
+        Some(newest) if newest + Duration::hours(1) < full.to => {
+            let from = (newest + Duration::hours(1)).max(full.from);
+            (DemoSpec { from, ..full }, false)
+        }
+        Some(_) => {
+            log::info!("demo data is up to date");
+            return Ok(());
+        }
+    };
+    let report = seed(db, table, spec, monthly).await?;
+    let rollups = write::rollups::refresh(db, table).await?;
+    log::info!(
+        "rollups: {} day(s) rebuilt in {:.1} s",
+        rollups.days_rebuilt,
+        rollups.seconds
+    );
+    // Fold the big write back into the database file so the WAL does not stay its size.
+    db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await?;
+    log::info!("demo data ready: {report}");
+    Ok(())
 }
 
 #[cfg(test)]

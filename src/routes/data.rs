@@ -1,88 +1,92 @@
-//! The data endpoints of the contract. Each handler parses the query string into a normalized
-//! [`Query`], asks the cache (which runs the query on a miss), and writes the answer with its
-//! freshness headers.
+//! The data endpoints of the contract. Each handler turns the request into a cache key
+//! ([`super::params::answer_key`]), asks the cache (which runs the query on a miss), and writes
+//! the answer with its freshness headers.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
-
-use crate::cache::{AnswerKey, CacheStatus, Cached, if_none_match};
-use crate::error::ApiError;
-use crate::startup::AppState;
-use crate::stats::params::{
-    DailyParams, DataParams, Format, GlobalSumParams, RawParams, SubmissionsParams,
-};
-use crate::stats::shape::{DailyEntry, SumEntry};
-use crate::stats::{Endpoint, Query};
+// Named only inside `#[utoipa::path]`, which does not count as a use.
 #[allow(unused_imports)]
 use utoipa::openapi::Object;
+
+use crate::cache::{CacheStatus, Cached, if_none_match};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::stats::Endpoint;
+use crate::stats::labels;
+use crate::stats::params::{DailyParams, DataParams, GlobalSumParams, SubmissionsParams};
+use crate::stats::shape::{DailyEntry, SumEntry};
 
 pub const DATA_AS_OF: &str = "x-data-as-of";
 pub const X_CACHE: &str = "x-cache";
 
-/// Sums grouped by one or two dimensions and optionally a UTC time bucket: one object per
-/// `group_by` value, with parallel arrays when `second_group_by` or `time_group` is given.
-#[utoipa::path(
-    get,
-    path = "/api/get_data",
-    tag = "data",
-    params(DataParams),
-    responses(
-        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<Object>),
-        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
-        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
-        (status = 422, description = "The answer would hold more groups than server.max_groups (200,000 by default); narrow the request", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
-    )
-)]
-pub async fn get_data(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    answer(Endpoint::GetData, &req, &state).await
+/// The answers every data endpoint shares besides its 200, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum DataResponses {
+    /// Not modified (If-None-Match matched the ETag)
+    #[response(status = 304)]
+    NotModified,
+    /// A parameter is wrong
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// The database is unreachable or timed out
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
 }
 
-/// Totals per year, month, day or hour, ascending; months and years take legacy monthly totals
-/// from `monthly_downloads` for the months it holds.
-#[utoipa::path(
-    get,
-    path = "/api/get_global_sum",
-    tag = "data",
-    params(GlobalSumParams),
-    responses(
-        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<SumEntry>),
-        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
-        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
-    )
-)]
-pub async fn get_global_sum(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    answer(Endpoint::GlobalSum, &req, &state).await
+/// A data handler and its OpenAPI operation: the endpoint's doc, path, raw params struct,
+/// 200 body, and any answers beyond [`DataResponses`].
+macro_rules! data_handler {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident => $endpoint:expr, $path:literal, $params:ty, $body:ty
+        $(, $extra:tt)* $(,)?
+    ) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            get,
+            path = $path,
+            tag = "data",
+            params($params),
+            responses(
+                (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = $body),
+                $($extra,)*
+                DataResponses
+            )
+        )]
+        pub async fn $name(
+            req: HttpRequest,
+            state: web::Data<AppState>,
+        ) -> Result<HttpResponse, ApiError> {
+            answer($endpoint, &req, &state).await
+        }
+    };
 }
 
-/// Hourly totals of one local day in any IANA time zone (default: today in UTC): one entry per
-/// started hour, `hour` being the local start hour + 1; 23 or 25 entries on DST days.
-#[utoipa::path(
-    get,
-    path = "/api/get_daily_downloads",
-    tag = "data",
-    params(DailyParams),
-    responses(
-        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<DailyEntry>),
-        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
-        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
-    )
-)]
-pub async fn get_daily_downloads(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    answer(Endpoint::Daily, &req, &state).await
+data_handler! {
+    /// Sums grouped by one or two dimensions and optionally a UTC time bucket: one object per
+    /// `group_by` value, with parallel arrays when `second_group_by` or `time_group` is given.
+    get_data => Endpoint::GetData, "/api/get_data", DataParams, Vec<Object>,
+    (status = 422, description = "The answer would hold more groups than server.max_groups (200,000 by default); narrow the request", body = ErrorBody)
+}
+
+data_handler! {
+    /// Totals per year, month, day or hour, ascending; months and years take legacy monthly
+    /// totals from `monthly_downloads` for the months it holds.
+    get_global_sum => Endpoint::GlobalSum, "/api/get_global_sum", GlobalSumParams, Vec<SumEntry>
+}
+
+data_handler! {
+    /// Hourly totals of one local day in any IANA time zone (default: today in UTC): one entry
+    /// per started hour, `hour` being the local start hour + 1; 23 or 25 entries on DST days.
+    /// Also answered as `/api/get_todays_downloads`, the name the shipped dashboard calls.
+    get_daily_downloads => Endpoint::Daily, "/api/get_daily_downloads", DailyParams, Vec<DailyEntry>
+}
+
+data_handler! {
+    /// New submissions per month (default) or year, from `monthly_submissions`, ascending.
+    get_submissions => Endpoint::Submissions, "/api/get_submissions", SubmissionsParams, Vec<SumEntry>
 }
 
 async fn answer(
@@ -90,55 +94,9 @@ async fn answer(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let key = AnswerKey {
-        query: Query::parse(endpoint, req.query_string(), Utc::now())?,
-        format: Format::negotiate(
-            &RawParams::parse(req.query_string())?,
-            req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()),
-        )?,
-    };
+    let key = super::params::answer_key(endpoint, req)?;
     let (cached, status) = state.cache.get(key).await?;
     Ok(respond(req, &cached, status))
-}
-
-/// The daily endpoint under the name the shipped dashboard calls.
-#[utoipa::path(
-    get,
-    path = "/api/get_todays_downloads",
-    tag = "data",
-    params(DailyParams),
-    responses(
-        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<DailyEntry>),
-        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
-        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
-    )
-)]
-pub async fn get_todays_downloads(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    answer(Endpoint::Daily, &req, &state).await
-}
-
-/// New submissions per month (default) or year, from `monthly_submissions`, ascending.
-#[utoipa::path(
-    get,
-    path = "/api/get_submissions",
-    tag = "data",
-    params(SubmissionsParams),
-    responses(
-        (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = Vec<SumEntry>),
-        (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
-        (status = 400, description = "A parameter is wrong", body = crate::openapi::ErrorBody),
-        (status = 503, description = "The database is unreachable or timed out", body = crate::openapi::ErrorBody)
-    )
-)]
-pub async fn get_submissions(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    answer(Endpoint::Submissions, &req, &state).await
 }
 
 /// 200 with the body, or 304 when the client already holds this ETag.
@@ -163,7 +121,7 @@ pub fn respond(req: &HttpRequest, cached: &Cached, status: CacheStatus) -> HttpR
         // The body depends on Accept (JSON or CSV): shared caches must key on it.
         .append_header((VARY, "Accept"));
     if let Some(as_of) = cached.data_as_of {
-        response.insert_header((DATA_AS_OF, as_of.format("%Y-%m-%dT%H:00:00Z").to_string()));
+        response.insert_header((DATA_AS_OF, labels::utc_hour(as_of)));
     }
     if not_modified {
         return response.finish();

@@ -3,9 +3,10 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::db;
-use crate::error::{ApiError, is_unavailable};
-use crate::startup::AppState;
+use crate::db::{self, is_unavailable};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::stats::labels;
 
 /// The process is alive; says nothing about the database.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "Alive")))]
@@ -20,7 +21,7 @@ pub async fn healthz() -> HttpResponse {
     tag = "ops",
     responses(
         (status = 200, description = "The database answers"),
-        (status = 503, description = "The database does not answer", body = crate::openapi::ErrorBody)
+        (status = 503, description = "The database does not answer", body = ErrorBody)
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -31,7 +32,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         Ok(newest) => Ok(HttpResponse::Ok().json(json!({
             "status": "ready",
             "database": backend,
-            "data_as_of": newest.map(|n| n.format("%Y-%m-%dT%H:00:00Z").to_string()),
+            "data_as_of": newest.map(labels::utc_hour),
         }))),
         Err(e) if is_unavailable(&e) => {
             log::warn!("readiness check failed: {e}");

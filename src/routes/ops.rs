@@ -1,90 +1,104 @@
 //! Ops endpoints: `POST /api/cache/warm` (bearer token) and `GET /metrics`.
 
+use std::future::{Ready, ready};
 use std::time::Instant;
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
-use serde::Serialize;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::cache::AnswerKey;
-use crate::error::ApiError;
-use crate::settings::Settings;
-use crate::startup::AppState;
-use crate::stats::params::{Format, RawParams};
-use crate::stats::{Endpoint, Query};
+use crate::cache::{WarmError, Warmed, dashboard_requests};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::stats::params::from_query;
 
-/// The requests the shipped dashboard makes: the warm list.
-pub fn dashboard_requests(settings: &Settings) -> Vec<String> {
-    let mut list = vec![
-        "/api/get_data?model=hourly&group_by=archive".to_string(),
-        "/api/get_data?model=hourly&group_by=category".to_string(),
-        "/api/get_data?model=hourly&group_by=country".to_string(),
-        "/api/get_global_sum?model=hourly&time_group=month".to_string(),
-    ];
-    for zone in &settings.cache.warm_timezones {
-        list.push(format!(
-            "/api/get_todays_downloads?model=hourly&timezone={zone}"
-        ));
-    }
-    list
-}
+/// Proof that the request carries the ops token: `Authorization: Bearer <ops.token>`, the
+/// scheme in any case (RFC 9110), compared in constant time. Without a configured token the
+/// ops endpoints do not exist (404).
+pub struct OpsToken;
 
-/// One warmed request.
-#[derive(Debug, Serialize)]
-pub struct Warmed {
-    pub request: String,
-    pub status: u16,
-    pub cache: &'static str,
-    pub milliseconds: f64,
-    pub bytes: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
+impl FromRequest for OpsToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
 
-/// Runs `requests` through the cache, as clients would.
-pub async fn warm(state: &AppState, requests: &[String]) -> Vec<Warmed> {
-    let mut out = Vec::with_capacity(requests.len());
-    for request in requests {
-        let started = Instant::now();
-        let (path, query) = request.split_once('?').unwrap_or((request, ""));
-        let result = match Endpoint::from_path(path) {
-            Some(endpoint) => match Query::parse(endpoint, query, Utc::now()) {
-                Ok(query) => {
-                    state
-                        .cache
-                        .get(AnswerKey {
-                            query,
-                            format: Format::Json,
-                        })
-                        .await
-                }
-                Err(e) => Err(e),
-            },
-            None => Err(ApiError::NotFound(format!("no data endpoint {path}"))),
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|state| state.settings.ops_token().map(str::to_owned));
+        let Some(token) = token else {
+            return ready(Err(ApiError::NotFound(format!("no route {}", req.path()))));
         };
-        let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
-        out.push(match result {
-            Ok((cached, status)) => Warmed {
-                request: request.clone(),
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, credentials)| credentials.trim())
+            .unwrap_or_default();
+        ready(
+            if bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+                Ok(OpsToken)
+            } else {
+                Err(ApiError::Unauthorized)
+            },
+        )
+    }
+}
+
+/// Query parameters of `POST /api/cache/warm`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WarmParams {
+    /// `true` empties the cache first (default `false`).
+    #[param(value_type = Option<bool>)]
+    pub invalidate: Option<String>,
+}
+
+/// One warmed request as the endpoint reports it.
+#[derive(Debug, Serialize)]
+struct WarmedReport {
+    request: String,
+    status: u16,
+    cache: &'static str,
+    milliseconds: f64,
+    bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl From<Warmed> for WarmedReport {
+    fn from(w: Warmed) -> Self {
+        let milliseconds = w.elapsed.as_secs_f64() * 1000.0;
+        match w.outcome {
+            Ok((status, bytes)) => Self {
+                request: w.request,
                 status: 200,
                 cache: status.header(),
                 milliseconds,
-                bytes: cached.body.len(),
+                bytes,
                 error: None,
             },
-            Err(e) => Warmed {
-                request: request.clone(),
-                status: actix_web::ResponseError::status_code(&e).as_u16(),
-                cache: "MISS",
-                milliseconds,
-                bytes: 0,
-                error: Some(e.to_string()),
-            },
-        });
+            Err(e) => {
+                let e = match e {
+                    WarmError::NoEndpoint(path) => {
+                        ApiError::NotFound(format!("no data endpoint {path}"))
+                    }
+                    WarmError::Param(e) => ApiError::from(e),
+                    WarmError::Stats(e) => ApiError::from(e),
+                };
+                Self {
+                    request: w.request,
+                    status: e.status_code().as_u16(),
+                    cache: "MISS",
+                    milliseconds,
+                    bytes: 0,
+                    error: Some(e.to_string()),
+                }
+            }
+        }
     }
-    out
 }
 
 /// Fills the cache with the dashboard's requests; `?invalidate=true` empties it first. Needs
@@ -93,32 +107,22 @@ pub async fn warm(state: &AppState, requests: &[String]) -> Vec<Warmed> {
     post,
     path = "/api/cache/warm",
     tag = "ops",
-    params(("invalidate" = Option<bool>, Query, description = "Empty the cache first")),
+    params(WarmParams),
     security(("ops_token" = [])),
     responses(
         (status = 200, description = "What was warmed: each request with its status, cache result, duration and size"),
-        (status = 400, description = "invalidate is neither true nor false", body = crate::openapi::ErrorBody),
-        (status = 401, description = "Missing or wrong bearer token", body = crate::openapi::ErrorBody),
-        (status = 404, description = "No ops token is configured: the endpoint is off", body = crate::openapi::ErrorBody)
+        (status = 400, description = "invalidate is neither true nor false", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "No ops token is configured: the endpoint is off", body = ErrorBody)
     )
 )]
 pub async fn warm_cache(
+    _token: OpsToken,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(token) = state.settings.ops_token() else {
-        return Err(ApiError::NotFound(format!("no route {}", req.path())));
-    };
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
-        return Err(ApiError::Unauthorized);
-    }
-    let invalidate = match RawParams::parse(req.query_string())?.get("invalidate")? {
+    let params: WarmParams = from_query(req.query_string())?;
+    let invalidate = match params.invalidate.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
@@ -131,7 +135,13 @@ pub async fn warm_cache(
         state.cache.invalidate_all();
     }
     let started = Instant::now();
-    let warmed = warm(&state, &dashboard_requests(&state.settings)).await;
+    let warmed: Vec<WarmedReport> = state
+        .cache
+        .warm(&dashboard_requests(&state.settings.cache.warm_timezones))
+        .await
+        .into_iter()
+        .map(WarmedReport::from)
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "invalidated": invalidate,
         "milliseconds": started.elapsed().as_secs_f64() * 1000.0,

@@ -1,12 +1,20 @@
-//! The statistics domain: validated queries ([`params`]), the SQL builder ([`sql`]), the
-//! repository that runs it ([`repo`]) and result shaping ([`shape`]). [`Stats`] ties them into
-//! one call per endpoint that returns the serialized answer.
+//! The statistics domain, top-down: the API's words ([`vocab`]), parameters parsed into
+//! validated queries ([`params`]), the planner that picks a rollup ([`plan`]), the one SQL
+//! builder ([`sql`]), the repository that runs it ([`repo`]) and decodes its rows ([`rows`]),
+//! the freshness probe's reading ([`probe`]), result shaping ([`shape`]), time labels
+//! ([`labels`]) and writing an answer as JSON or CSV ([`render`]). [`Stats`] ties them into one
+//! call per endpoint. Nothing here knows HTTP: errors are [`ParamError`] and [`StatsError`].
 
+pub mod labels;
 pub mod params;
+pub mod plan;
+pub mod probe;
 pub mod render;
 pub mod repo;
+pub mod rows;
 pub mod shape;
 pub mod sql;
+pub mod vocab;
 
 use std::collections::HashMap;
 
@@ -14,12 +22,14 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::DbErr;
 
+pub use params::ParamError;
 use params::{
-    DailyQuery, DataQuery, GlobalSumQuery, Metric, RawParams, SubmissionsQuery, TimeGroup,
-    TimeRange,
+    DailyParams, DailyQuery, DataParams, DataQuery, GlobalSumParams, GlobalSumQuery,
+    SubmissionsParams, SubmissionsQuery, TimeRange, from_query,
 };
 use repo::{Freshness, Repository};
 use sql::Aggregate;
+use vocab::{Format, Metric, TimeGroup};
 
 /// The data endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,16 +41,36 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint a request path names (the daily endpoint has two names).
-    pub fn from_path(path: &str) -> Option<Self> {
-        match path {
-            "/api/get_data" => Some(Self::GetData),
-            "/api/get_global_sum" => Some(Self::GlobalSum),
-            "/api/get_daily_downloads" | "/api/get_todays_downloads" => Some(Self::Daily),
-            "/api/get_submissions" => Some(Self::Submissions),
-            _ => None,
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::GetData,
+        Endpoint::GlobalSum,
+        Endpoint::Daily,
+        Endpoint::Submissions,
+    ];
+
+    /// The request paths of the endpoint: its name first, then aliases (the shipped
+    /// dashboard calls the daily endpoint `get_todays_downloads`).
+    pub fn paths(self) -> &'static [&'static str] {
+        match self {
+            Endpoint::GetData => &["/api/get_data"],
+            Endpoint::GlobalSum => &["/api/get_global_sum"],
+            Endpoint::Daily => &["/api/get_daily_downloads", "/api/get_todays_downloads"],
+            Endpoint::Submissions => &["/api/get_submissions"],
         }
     }
+
+    /// The endpoint a request path names.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.paths().contains(&path))
+    }
+}
+
+/// A parsed request to a data endpoint: the normalized query and the format it asked for with
+/// the `format` parameter (`None`: not said; the HTTP layer may negotiate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub query: Query,
+    pub format: Option<Format>,
 }
 
 /// A validated, normalized request to a data endpoint: defaults resolved and "today" turned
@@ -54,27 +84,37 @@ pub enum Query {
 }
 
 impl Query {
-    /// Parses a query string for `endpoint`; `now` resolves the daily endpoint's default date.
+    /// Parses a query string for `endpoint`, once: the endpoint's raw params, then the
+    /// validated query. `now` resolves the daily endpoint's default date.
     pub fn parse(
         endpoint: Endpoint,
         query_string: &str,
         now: DateTime<Utc>,
-    ) -> Result<Self, crate::error::ApiError> {
-        let raw = RawParams::parse(query_string)?;
-        Ok(match endpoint {
-            Endpoint::GetData => Query::Data(DataQuery::try_from(&raw)?),
-            Endpoint::GlobalSum => Query::GlobalSum(GlobalSumQuery::try_from(&raw)?),
-            Endpoint::Daily => {
-                let q = DailyQuery::try_from(&raw)?;
-                Query::Daily {
-                    timezone: q.timezone,
-                    date: q
-                        .date
-                        .unwrap_or_else(|| now.with_timezone(&q.timezone).date_naive()),
-                }
-            }
-            Endpoint::Submissions => Query::Submissions(SubmissionsQuery::try_from(&raw)?),
-        })
+    ) -> Result<Request, ParamError> {
+        match endpoint {
+            Endpoint::GetData => request(query_string, |p: &DataParams| {
+                Ok((Query::Data(p.try_into()?), &p.format))
+            }),
+            Endpoint::GlobalSum => request(query_string, |p: &GlobalSumParams| {
+                Ok((Query::GlobalSum(p.try_into()?), &p.format))
+            }),
+            Endpoint::Daily => request(query_string, |p: &DailyParams| {
+                let q = DailyQuery::try_from(p)?;
+                let date = q
+                    .date
+                    .unwrap_or_else(|| now.with_timezone(&q.timezone).date_naive());
+                Ok((
+                    Query::Daily {
+                        timezone: q.timezone,
+                        date,
+                    },
+                    &p.format,
+                ))
+            }),
+            Endpoint::Submissions => request(query_string, |p: &SubmissionsParams| {
+                Ok((Query::Submissions(p.try_into()?), &p.format))
+            }),
+        }
     }
 
     /// The hours `[from, to)` of the hourly table that the answer depends on (open ends: None);
@@ -138,8 +178,8 @@ impl Query {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     Data {
-        group_by: params::Dimension,
-        second: Option<params::Dimension>,
+        group_by: vocab::Dimension,
+        second: Option<vocab::Dimension>,
         time_group: Option<TimeGroup>,
         groups: Vec<shape::DataGroup>,
     },
@@ -159,12 +199,37 @@ pub struct Answer {
 pub enum StatsError {
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// The answer could not be written as JSON or CSV (a bug, never the user's input).
+    #[error("writing the answer: {0}")]
+    Render(String),
     /// The answer would hold more groups than `server.max_groups`.
     #[error(
         "the answer would hold more than {limit} groups (server.max_groups); narrow start_date \
          and end_date, use a coarser time_group, drop second_group_by, or filter"
     )]
     TooLarge { limit: usize },
+}
+
+impl StatsError {
+    /// Whether the database was unreachable or too slow, as opposed to a wrong query or
+    /// answer: the cache then serves a stale answer if it has one.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StatsError::Db(e) if crate::db::is_unavailable(e))
+    }
+}
+
+/// Reads the raw params `P` of a query string and makes them a [`Request`] with `validate`,
+/// which gives the query and the raw `format` value.
+fn request<P: serde::de::DeserializeOwned>(
+    query_string: &str,
+    validate: impl for<'p> FnOnce(&'p P) -> Result<(Query, &'p Option<String>), ParamError>,
+) -> Result<Request, ParamError> {
+    let raw: P = from_query(query_string)?;
+    let (query, format) = validate(&raw)?;
+    Ok(Request {
+        query,
+        format: params::format(format)?,
+    })
 }
 
 /// The data endpoints, one method each.
@@ -270,7 +335,7 @@ impl Stats {
         let (rows, freshness) = self.repo.aggregate(&daily_aggregate(tz, date)).await?;
         let mut totals: HashMap<NaiveDateTime, i64> = HashMap::with_capacity(rows.len());
         for row in rows {
-            if let Some(hour) = row.bucket.as_deref().and_then(shape::parse_hour_bucket) {
+            if let Some(hour) = row.bucket.as_deref().and_then(labels::parse_raw_hour) {
                 *totals.entry(hour).or_default() += row.value;
             }
         }

@@ -1,14 +1,18 @@
-//! Parse, don't validate: the raw query string becomes typed queries ([`DataQuery`],
-//! [`GlobalSumQuery`], [`DailyQuery`]) made of enums and dates. Past this module no string from
-//! the user exists except dimension filter values, which only ever travel as bound parameters.
+//! Parse, don't validate: a query string becomes one raw params struct per endpoint (the one
+//! list of its parameter names, which also documents them in OpenAPI), and that struct becomes
+//! a validated query ([`DataQuery`], [`GlobalSumQuery`], [`DailyQuery`], [`SubmissionsQuery`])
+//! made of enums and dates. Past this module no string from the user exists except dimension
+//! filter values, which only ever travel as bound parameters.
 
 use std::fmt;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use percent_encoding::percent_decode;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
-use crate::error::ApiError;
+use super::vocab::{Dimension, Format, Metric, Model, ModelName, TimeGroup};
 
 /// Longest query string, in bytes: the longest legitimate one (100 filter values) fits well.
 pub const MAX_QUERY_LEN: usize = 8 * 1024;
@@ -19,74 +23,45 @@ pub const MAX_FILTER_VALUES: usize = 100;
 /// Longest single filter value (the widest column, `country`, is varchar(255)).
 pub const MAX_FILTER_VALUE_LEN: usize = 255;
 
-/// The query string as name/value pairs, percent-decoded and checked to be UTF-8.
-#[derive(Debug, Default)]
-pub struct RawParams(Vec<(String, Option<String>)>);
+/// A request's parameters are wrong; the message names the parameter and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    /// A parameter is missing, repeated, malformed or not one of the allowed values.
+    #[error("{0}")]
+    Invalid(String),
+    /// The query string is longer than any legitimate one.
+    #[error("{0}")]
+    TooLong(String),
+}
 
-impl RawParams {
-    /// Splits and decodes the query string. A value that is not UTF-8 is kept as `None` and
-    /// refused only when its parameter is read: unknown parameters are ignored, whatever they hold.
-    pub fn parse(query: &str) -> Result<Self, ApiError> {
-        if query.len() > MAX_QUERY_LEN {
-            return Err(ApiError::UriTooLong(format!(
-                "the query string is longer than {MAX_QUERY_LEN} bytes"
-            )));
-        }
-        let mut pairs = Vec::new();
-        for segment in query.split('&').filter(|s| !s.is_empty()) {
+fn bad(message: impl Into<String>) -> ParamError {
+    ParamError::Invalid(message.into())
+}
+
+/// Reads the raw params `T` of an endpoint from a query string. Names and values are
+/// percent-decoded (`+` is a space); a name given twice is refused when `T` knows it, unknown
+/// names are ignored whatever they hold (the shipped dashboard sends extra ones); an empty
+/// value counts as absent; a known value must be UTF-8 and at most [`MAX_VALUE_LEN`] bytes.
+pub fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, ParamError> {
+    if query.len() > MAX_QUERY_LEN {
+        return Err(ParamError::TooLong(format!(
+            "the query string is longer than {MAX_QUERY_LEN} bytes"
+        )));
+    }
+    let pairs = query
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .filter_map(|segment| {
             let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
             // A name that is not UTF-8 is no parameter this service knows.
-            let Ok(name) = decode(name) else { continue };
-            pairs.push((name, decode(value).ok()));
-        }
-        Ok(Self(pairs))
-    }
-
-    /// The value of `name`; an empty value counts as absent, a repeated name is an error.
-    pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        let mut found = self.0.iter().filter(|(n, _)| n == name);
-        let first = found.next();
-        if found.next().is_some() {
-            return Err(ApiError::bad_request(format!(
-                "parameter {name} is given more than once; give it at most once"
-            )));
-        }
-        let first = match first {
-            Some((_, None)) => {
-                return Err(ApiError::bad_request(format!(
-                    "parameter {name}: the value is not valid UTF-8 after percent-decoding"
-                )));
-            }
-            Some((_, Some(v))) => Some(v),
-            None => None,
-        };
-        match first {
-            None => Ok(None),
-            Some(v) if v.is_empty() => Ok(None),
-            Some(v) if v.len() > MAX_VALUE_LEN => Err(ApiError::bad_request(format!(
-                "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
-            ))),
-            Some(v) => Ok(Some(v.as_str())),
-        }
-    }
-
-    fn required(&self, name: &str, allowed: &str) -> Result<&str, ApiError> {
-        self.get(name)?.ok_or_else(|| {
-            ApiError::bad_request(format!("parameter {name} is required; allowed: {allowed}"))
-        })
-    }
-
-    fn parse_with<T>(
-        &self,
-        name: &str,
-        parse: impl Fn(&str) -> Option<T>,
-        allowed: &str,
-    ) -> Result<Option<T>, ApiError> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some(v) => parse(v).map(Some).ok_or_else(|| invalid(name, v, allowed)),
-        }
-    }
+            let name = decode(name).ok()?;
+            let value = RawValue {
+                value: decode(value).ok(),
+                name: name.clone(),
+            };
+            Some((name, value))
+        });
+    T::deserialize(de::value::MapDeserializer::new(pairs)).map_err(|e| e.0)
 }
 
 fn decode(raw: &str) -> Result<String, std::str::Utf8Error> {
@@ -94,6 +69,84 @@ fn decode(raw: &str) -> Result<String, std::str::Utf8Error> {
     percent_decode(plus_as_space.as_bytes())
         .decode_utf8()
         .map(|s| s.into_owned())
+}
+
+/// The error of [`from_query`]'s deserializer: a [`ParamError`] whose message is ours.
+#[derive(Debug)]
+pub struct DeError(ParamError);
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError(bad(msg.to_string()))
+    }
+
+    fn duplicate_field(field: &'static str) -> Self {
+        DeError(bad(format!(
+            "parameter {field} is given more than once; give it at most once"
+        )))
+    }
+}
+
+/// One decoded value (`None`: not UTF-8), with its parameter's name for messages.
+struct RawValue {
+    name: String,
+    value: Option<String>,
+}
+
+impl RawValue {
+    fn checked(self) -> Result<String, DeError> {
+        let name = &self.name;
+        match self.value {
+            None => Err(DeError(bad(format!(
+                "parameter {name}: the value is not valid UTF-8 after percent-decoding"
+            )))),
+            Some(v) if v.len() > MAX_VALUE_LEN => Err(DeError(bad(format!(
+                "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
+            )))),
+            Some(v) => Ok(v),
+        }
+    }
+}
+
+impl<'de> IntoDeserializer<'de, DeError> for RawValue {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> de::Deserializer<'de> for RawValue {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_string(self.checked()?)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        if self.value.as_deref() == Some("") {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier
+    }
 }
 
 /// A user value quoted in an error message, cut short so that messages stay small.
@@ -107,87 +160,55 @@ fn shorten(v: &str) -> String {
     }
 }
 
-fn invalid(name: &str, value: &str, allowed: &str) -> ApiError {
-    ApiError::bad_request(format!(
+fn invalid(name: &str, value: &str, allowed: &str) -> ParamError {
+    bad(format!(
         "parameter {name}: {} is not allowed; allowed: {allowed}",
         shorten(value)
     ))
 }
 
-/// Declares a closed set of parameter values with their wire names.
-macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
-        #[schema(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub const ALLOWED: &'static str = concat_with_commas!($($wire),+);
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
-            }
-
-            pub fn from_wire(s: &str) -> Option<Self> {
-                match s { $($wire => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
+fn required<'a>(
+    value: &'a Option<String>,
+    name: &str,
+    allowed: &str,
+) -> Result<&'a str, ParamError> {
+    value
+        .as_deref()
+        .ok_or_else(|| bad(format!("parameter {name} is required; allowed: {allowed}")))
 }
 
-macro_rules! concat_with_commas {
-    ($first:literal $(, $rest:literal)*) => { concat!($first $(, ", ", $rest)*) };
+/// An optional value read with `parse`, refused with the allowed values when it does not parse.
+fn optional<T>(
+    value: &Option<String>,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Option<T>, ParamError> {
+    value
+        .as_deref()
+        .map(|v| parse(v).ok_or_else(|| invalid(name, v, allowed)))
+        .transpose()
 }
 
-wire_enum! {
-    /// A column that answers may be grouped or filtered by.
-    Dimension {
-        Country => "country",
-        DownloadType => "download_type",
-        Archive => "archive",
-        Category => "category",
+/// A required value read with `parse`.
+fn one_of<T>(
+    value: &Option<String>,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<T, ParamError> {
+    let v = required(value, name, allowed)?;
+    parse(v).ok_or_else(|| invalid(name, v, allowed))
+}
+
+fn model(value: &Option<String>, is_required: bool) -> Result<Model, ParamError> {
+    match value {
+        None if !is_required => Ok(Model::Hourly),
+        _ => one_of(value, "model", Model::from_wire, Model::ALLOWED),
     }
 }
 
-wire_enum! {
-    /// A UTC time bucket.
-    TimeGroup { Year => "year", Month => "month", Day => "day", Hour => "hour" }
-}
-
-wire_enum! {
-    /// What `data` / `total_sum` adds up.
-    Metric { Primary => "primary", Cross => "cross", Total => "total" }
-}
-
-/// The fact table a query reads; there is one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Model {
-    Hourly,
-}
-
-impl Model {
-    const ALLOWED: &'static str = "hourly (alias: hourly_download_data)";
-
-    fn parse(p: &RawParams, required: bool) -> Result<Self, ApiError> {
-        let value = if required {
-            Some(p.required("model", Self::ALLOWED)?)
-        } else {
-            p.get("model")?
-        };
-        match value {
-            None | Some("hourly" | "hourly_download_data") => Ok(Model::Hourly),
-            Some(other) => Err(invalid("model", other, Self::ALLOWED)),
-        }
-    }
-}
+const DATE: &str = "a date written YYYY-MM-DD";
 
 /// Inclusive range of UTC days; either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -197,13 +218,13 @@ pub struct DateRange {
 }
 
 impl DateRange {
-    fn parse(p: &RawParams) -> Result<Self, ApiError> {
-        let start = p.parse_with("start_date", parse_date, "a date written YYYY-MM-DD")?;
-        let end = p.parse_with("end_date", parse_date, "a date written YYYY-MM-DD")?;
+    fn parse(start: &Option<String>, end: &Option<String>) -> Result<Self, ParamError> {
+        let start = optional(start, "start_date", parse_date, DATE)?;
+        let end = optional(end, "end_date", parse_date, DATE)?;
         if let (Some(s), Some(e)) = (start, end)
             && s > e
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(bad(format!(
                 "start_date {s} is after end_date {e}; the range is inclusive and must not be empty"
             )));
         }
@@ -267,7 +288,7 @@ pub struct Filter {
 
 impl Filter {
     /// A comma-separated list; `\,` stands for a comma inside a value and `\\` for a backslash.
-    fn parse(dimension: Dimension, raw: &str) -> Result<Self, ApiError> {
+    fn parse(dimension: Dimension, raw: &str) -> Result<Self, ParamError> {
         let name = dimension.as_str();
         let mut values = Vec::new();
         let mut current = String::new();
@@ -277,7 +298,7 @@ impl Filter {
                 '\\' => match chars.next() {
                     Some(escaped @ (',' | '\\')) => current.push(escaped),
                     _ => {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(bad(format!(
                             "parameter {name}: a backslash may only escape ',' or '\\'"
                         )));
                     }
@@ -288,12 +309,12 @@ impl Filter {
         }
         values.push(current);
         if values.iter().any(String::is_empty) {
-            return Err(ApiError::bad_request(format!(
+            return Err(bad(format!(
                 "parameter {name}: empty value in the list; give one or more values separated by commas"
             )));
         }
         if values.len() > MAX_FILTER_VALUES {
-            return Err(ApiError::bad_request(format!(
+            return Err(bad(format!(
                 "parameter {name}: at most {MAX_FILTER_VALUES} values"
             )));
         }
@@ -301,7 +322,7 @@ impl Filter {
             .iter()
             .find(|v| v.chars().count() > MAX_FILTER_VALUE_LEN)
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(bad(format!(
                 "parameter {name}: value {} is longer than {MAX_FILTER_VALUE_LEN} characters",
                 shorten(long)
             )));
@@ -318,6 +339,124 @@ impl Filter {
     }
 }
 
+// The raw params of each endpoint: every field is the text as given (an empty value is
+// absent), documented for OpenAPI with the type it must parse as.
+
+/// Query parameters of `GET /api/get_data`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DataParams {
+    /// The fact table.
+    #[param(value_type = ModelName, inline, required = true)]
+    pub model: Option<String>,
+    /// Dimension of the answer's objects.
+    #[param(value_type = Dimension, inline, required = true)]
+    pub group_by: Option<String>,
+    /// Second dimension, as parallel arrays; must differ from `group_by`.
+    #[param(value_type = Option<Dimension>, inline)]
+    pub second_group_by: Option<String>,
+    /// UTC time bucket, as parallel arrays labelled `YYYY`, `YYYY-MM-01`, `YYYY-MM-DD` or
+    /// `YYYY-MM-DDTHH:00:00Z`.
+    #[param(value_type = Option<TimeGroup>, inline)]
+    pub time_group: Option<String>,
+    /// What `data` sums (default `primary`).
+    #[param(value_type = Option<Metric>, inline)]
+    pub metric: Option<String>,
+    /// First UTC day, inclusive.
+    #[param(value_type = Option<NaiveDate>)]
+    pub start_date: Option<String>,
+    /// Last UTC day, inclusive.
+    #[param(value_type = Option<NaiveDate>)]
+    pub end_date: Option<String>,
+    /// Exact countries, comma-separated (any matches; matched lowercase; `\,` is a comma).
+    pub country: Option<String>,
+    /// Exact categories, comma-separated.
+    pub category: Option<String>,
+    /// Exact archives, comma-separated.
+    pub archive: Option<String>,
+    /// Exact download types, comma-separated.
+    pub download_type: Option<String>,
+    /// `csv` for CSV (also chosen by `Accept: text/csv`).
+    #[param(value_type = Option<Format>, inline)]
+    pub format: Option<String>,
+}
+
+impl DataParams {
+    fn filter(&self, dimension: Dimension) -> &Option<String> {
+        match dimension {
+            Dimension::Country => &self.country,
+            Dimension::DownloadType => &self.download_type,
+            Dimension::Archive => &self.archive,
+            Dimension::Category => &self.category,
+        }
+    }
+}
+
+/// Query parameters of `GET /api/get_global_sum`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GlobalSumParams {
+    /// The fact table.
+    #[param(value_type = ModelName, inline, required = true)]
+    pub model: Option<String>,
+    /// UTC period of each entry; `month` and `year` merge in legacy monthly totals.
+    #[param(value_type = TimeGroup, inline, required = true)]
+    pub time_group: Option<String>,
+    /// What `total_sum` adds up (default `primary`; legacy totals are primary only).
+    #[param(value_type = Option<Metric>, inline)]
+    pub metric: Option<String>,
+    /// First UTC day, inclusive.
+    #[param(value_type = Option<NaiveDate>)]
+    pub start_date: Option<String>,
+    /// Last UTC day, inclusive.
+    #[param(value_type = Option<NaiveDate>)]
+    pub end_date: Option<String>,
+    /// `csv` for CSV.
+    #[param(value_type = Option<Format>, inline)]
+    pub format: Option<String>,
+}
+
+/// Query parameters of `GET /api/get_daily_downloads` and `/api/get_todays_downloads`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DailyParams {
+    /// Any IANA time zone name (default `UTC`).
+    #[param(example = "America/New_York")]
+    pub timezone: Option<String>,
+    /// The local day (default: today in `timezone`).
+    #[param(value_type = Option<NaiveDate>)]
+    pub date: Option<String>,
+    /// The fact table (default `hourly`).
+    #[param(value_type = Option<ModelName>, inline)]
+    pub model: Option<String>,
+    /// `csv` for CSV.
+    #[param(value_type = Option<Format>, inline)]
+    pub format: Option<String>,
+}
+
+/// Query parameters of `GET /api/get_submissions`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubmissionsParams {
+    /// `month` (default) or `year`.
+    #[param(value_type = Option<TimeGroup>, inline)]
+    pub time_group: Option<String>,
+    /// First day, inclusive (a month counts when its first day is inside the range).
+    #[param(value_type = Option<NaiveDate>)]
+    pub start_date: Option<String>,
+    /// Last day, inclusive.
+    #[param(value_type = Option<NaiveDate>)]
+    pub end_date: Option<String>,
+    /// `csv` for CSV.
+    #[param(value_type = Option<Format>, inline)]
+    pub format: Option<String>,
+}
+
+/// The `format` parameter (`None`: not given, the HTTP layer may negotiate).
+pub fn format(value: &Option<String>) -> Result<Option<Format>, ParamError> {
+    optional(value, "format", Format::from_wire, Format::ALLOWED)
+}
+
 /// `GET /api/get_data`, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DataQuery {
@@ -330,29 +469,41 @@ pub struct DataQuery {
     pub filters: Vec<Filter>,
 }
 
-impl TryFrom<&RawParams> for DataQuery {
-    type Error = ApiError;
+impl TryFrom<&DataParams> for DataQuery {
+    type Error = ParamError;
 
-    fn try_from(p: &RawParams) -> Result<Self, ApiError> {
-        Model::parse(p, true)?;
-        let group_by = Dimension::from_wire(p.required("group_by", Dimension::ALLOWED)?)
-            .ok_or_else(|| invalid_from(p, "group_by", Dimension::ALLOWED))?;
-        let second_group_by =
-            p.parse_with("second_group_by", Dimension::from_wire, Dimension::ALLOWED)?;
+    fn try_from(p: &DataParams) -> Result<Self, ParamError> {
+        model(&p.model, true)?;
+        let group_by = one_of(
+            &p.group_by,
+            "group_by",
+            Dimension::from_wire,
+            Dimension::ALLOWED,
+        )?;
+        let second_group_by = optional(
+            &p.second_group_by,
+            "second_group_by",
+            Dimension::from_wire,
+            Dimension::ALLOWED,
+        )?;
         if second_group_by == Some(group_by) {
-            return Err(ApiError::bad_request(format!(
+            return Err(bad(format!(
                 "parameter second_group_by must differ from group_by ({group_by}); allowed: the other dimensions of {}",
                 Dimension::ALLOWED
             )));
         }
-        let time_group = p.parse_with("time_group", TimeGroup::from_wire, TimeGroup::ALLOWED)?;
-        let metric = p
-            .parse_with("metric", Metric::from_wire, Metric::ALLOWED)?
+        let time_group = optional(
+            &p.time_group,
+            "time_group",
+            TimeGroup::from_wire,
+            TimeGroup::ALLOWED,
+        )?;
+        let metric = optional(&p.metric, "metric", Metric::from_wire, Metric::ALLOWED)?
             .unwrap_or(Metric::Primary);
-        let range = DateRange::parse(p)?;
+        let range = DateRange::parse(&p.start_date, &p.end_date)?;
         let mut filters = Vec::new();
         for &dimension in Dimension::ALL {
-            if let Some(raw) = p.get(dimension.as_str())? {
+            if let Some(raw) = p.filter(dimension) {
                 filters.push(Filter::parse(dimension, raw)?);
             }
         }
@@ -365,11 +516,6 @@ impl TryFrom<&RawParams> for DataQuery {
             filters,
         })
     }
-}
-
-fn invalid_from(p: &RawParams, name: &str, allowed: &str) -> ApiError {
-    let value = p.get(name).ok().flatten().unwrap_or_default();
-    invalid(name, value, allowed)
 }
 
 /// `GET /api/get_global_sum`, validated.
@@ -388,20 +534,23 @@ impl GlobalSumQuery {
     }
 }
 
-impl TryFrom<&RawParams> for GlobalSumQuery {
-    type Error = ApiError;
+impl TryFrom<&GlobalSumParams> for GlobalSumQuery {
+    type Error = ParamError;
 
-    fn try_from(p: &RawParams) -> Result<Self, ApiError> {
-        Model::parse(p, true)?;
-        let time_group = TimeGroup::from_wire(p.required("time_group", TimeGroup::ALLOWED)?)
-            .ok_or_else(|| invalid_from(p, "time_group", TimeGroup::ALLOWED))?;
-        let metric = p
-            .parse_with("metric", Metric::from_wire, Metric::ALLOWED)?
+    fn try_from(p: &GlobalSumParams) -> Result<Self, ParamError> {
+        model(&p.model, true)?;
+        let time_group = one_of(
+            &p.time_group,
+            "time_group",
+            TimeGroup::from_wire,
+            TimeGroup::ALLOWED,
+        )?;
+        let metric = optional(&p.metric, "metric", Metric::from_wire, Metric::ALLOWED)?
             .unwrap_or(Metric::Primary);
         Ok(Self {
             time_group,
             metric,
-            range: DateRange::parse(p)?,
+            range: DateRange::parse(&p.start_date, &p.end_date)?,
         })
     }
 }
@@ -414,206 +563,51 @@ pub struct SubmissionsQuery {
     pub range: DateRange,
 }
 
-impl TryFrom<&RawParams> for SubmissionsQuery {
-    type Error = ApiError;
+impl TryFrom<&SubmissionsParams> for SubmissionsQuery {
+    type Error = ParamError;
 
-    fn try_from(p: &RawParams) -> Result<Self, ApiError> {
-        let allowed = "month, year";
-        let time_group = p
-            .parse_with(
-                "time_group",
-                |s| {
-                    TimeGroup::from_wire(s)
-                        .filter(|t| matches!(t, TimeGroup::Month | TimeGroup::Year))
-                },
-                allowed,
-            )?
-            .unwrap_or(TimeGroup::Month);
+    fn try_from(p: &SubmissionsParams) -> Result<Self, ParamError> {
+        let time_group = optional(
+            &p.time_group,
+            "time_group",
+            |s| TimeGroup::from_wire(s).filter(|t| matches!(t, TimeGroup::Month | TimeGroup::Year)),
+            "month, year",
+        )?
+        .unwrap_or(TimeGroup::Month);
         Ok(Self {
             time_group,
-            range: DateRange::parse(p)?,
+            range: DateRange::parse(&p.start_date, &p.end_date)?,
         })
     }
 }
 
-/// How an answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum Format {
-    Json,
-    Csv,
-}
-
-impl Format {
-    /// `format=json|csv` wins; otherwise an `Accept` header naming `text/csv` asks for CSV.
-    pub fn negotiate(p: &RawParams, accept: Option<&str>) -> Result<Self, ApiError> {
-        match p.get("format")? {
-            Some("json") => Ok(Format::Json),
-            Some("csv") => Ok(Format::Csv),
-            Some(other) => Err(invalid("format", other, "json, csv")),
-            None => {
-                let wants_csv = accept.is_some_and(accepts_csv);
-                Ok(if wants_csv { Format::Csv } else { Format::Json })
-            }
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Json => "application/json",
-            Format::Csv => "text/csv; charset=utf-8",
-        }
-    }
-}
-
-/// Whether an `Accept` header names `text/csv` with a non-zero quality.
-fn accepts_csv(accept: &str) -> bool {
-    accept.split(',').any(|range| {
-        let mut parts = range.split(';').map(str::trim);
-        let media = parts.next().unwrap_or_default();
-        let refused = parts.any(|p| {
-            p.strip_prefix("q=")
-                .and_then(|q| q.parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        media.eq_ignore_ascii_case("text/csv") && !refused
-    })
-}
-
-/// `GET /api/get_daily_downloads`, validated. `date: None` means today in `timezone`, which the
-/// handler resolves (with the clock) before the query is run or cached.
+/// `GET /api/get_daily_downloads`, validated. `date: None` means today in `timezone`, which
+/// [`super::Query::parse`] resolves (with the clock) before the query is run or cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DailyQuery {
     pub timezone: Tz,
     pub date: Option<NaiveDate>,
 }
 
-impl TryFrom<&RawParams> for DailyQuery {
-    type Error = ApiError;
+impl TryFrom<&DailyParams> for DailyQuery {
+    type Error = ParamError;
 
-    fn try_from(p: &RawParams) -> Result<Self, ApiError> {
-        Model::parse(p, false)?;
-        let timezone = p
-            .parse_with(
-                "timezone",
-                |s| {
-                    s.parse::<Tz>()
-                        .or_else(|_| Tz::from_str_insensitive(s))
-                        .ok()
-                },
-                "an IANA time zone name such as UTC, America/New_York or Asia/Kolkata",
-            )?
-            .unwrap_or(Tz::UTC);
-        let date = p.parse_with("date", parse_date, "a date written YYYY-MM-DD")?;
+    fn try_from(p: &DailyParams) -> Result<Self, ParamError> {
+        model(&p.model, false)?;
+        let timezone = optional(
+            &p.timezone,
+            "timezone",
+            |s| {
+                s.parse::<Tz>()
+                    .or_else(|_| Tz::from_str_insensitive(s))
+                    .ok()
+            },
+            "an IANA time zone name such as UTC, America/New_York or Asia/Kolkata",
+        )?
+        .unwrap_or(Tz::UTC);
+        let date = optional(&p.date, "date", parse_date, DATE)?;
         Ok(Self { timezone, date })
     }
-}
-
-/// The accepted names of the one model.
-#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ModelName {
-    Hourly,
-    HourlyDownloadData,
-}
-
-// The wire shape of each endpoint's parameters, for the OpenAPI document. The parsers above read
-// exactly these names (a test compares them); these types only describe them.
-
-/// Query parameters of `GET /api/get_data`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct DataParams {
-    /// The fact table.
-    #[param(inline)]
-    model: ModelName,
-    /// Dimension of the answer's objects.
-    #[param(inline)]
-    group_by: Dimension,
-    /// Second dimension, as parallel arrays; must differ from `group_by`.
-    #[param(inline)]
-    second_group_by: Option<Dimension>,
-    /// UTC time bucket, as parallel arrays labelled `YYYY`, `YYYY-MM-01`, `YYYY-MM-DD` or
-    /// `YYYY-MM-DDTHH:00:00Z`.
-    #[param(inline)]
-    time_group: Option<TimeGroup>,
-    /// What `data` sums (default `primary`).
-    #[param(inline)]
-    metric: Option<Metric>,
-    /// First UTC day, inclusive.
-    start_date: Option<NaiveDate>,
-    /// Last UTC day, inclusive.
-    end_date: Option<NaiveDate>,
-    /// Exact countries, comma-separated (any matches; matched lowercase; `\,` is a comma).
-    country: Option<String>,
-    /// Exact categories, comma-separated.
-    category: Option<String>,
-    /// Exact archives, comma-separated.
-    archive: Option<String>,
-    /// Exact download types, comma-separated.
-    download_type: Option<String>,
-    /// `csv` for CSV (also chosen by `Accept: text/csv`).
-    #[param(inline)]
-    format: Option<Format>,
-}
-
-/// Query parameters of `GET /api/get_global_sum`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct GlobalSumParams {
-    /// The fact table.
-    #[param(inline)]
-    model: ModelName,
-    /// UTC period of each entry; `month` and `year` merge in legacy monthly totals.
-    #[param(inline)]
-    time_group: TimeGroup,
-    /// What `total_sum` adds up (default `primary`; legacy totals are primary only).
-    #[param(inline)]
-    metric: Option<Metric>,
-    /// First UTC day, inclusive.
-    start_date: Option<NaiveDate>,
-    /// Last UTC day, inclusive.
-    end_date: Option<NaiveDate>,
-    /// `csv` for CSV.
-    #[param(inline)]
-    format: Option<Format>,
-}
-
-/// Query parameters of `GET /api/get_daily_downloads` and `/api/get_todays_downloads`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct DailyParams {
-    /// Any IANA time zone name (default `UTC`).
-    #[param(example = "America/New_York")]
-    timezone: Option<String>,
-    /// The local day (default: today in `timezone`).
-    date: Option<NaiveDate>,
-    /// The fact table (default `hourly`).
-    #[param(inline)]
-    model: Option<ModelName>,
-    /// `csv` for CSV.
-    #[param(inline)]
-    format: Option<Format>,
-}
-
-/// Query parameters of `GET /api/get_submissions`.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct SubmissionsParams {
-    /// `month` (default) or `year`.
-    #[param(inline)]
-    time_group: Option<TimeGroup>,
-    /// First day, inclusive (a month counts when its first day is inside the range).
-    start_date: Option<NaiveDate>,
-    /// Last day, inclusive.
-    end_date: Option<NaiveDate>,
-    /// `csv` for CSV.
-    #[param(inline)]
-    format: Option<Format>,
 }
 
 #[cfg(test)]
@@ -621,7 +615,7 @@ mod tests {
     use super::*;
 
     fn data(q: &str) -> Result<DataQuery, String> {
-        let p = RawParams::parse(q).map_err(|e| e.to_string())?;
+        let p: DataParams = from_query(q).map_err(|e| e.to_string())?;
         DataQuery::try_from(&p).map_err(|e| e.to_string())
     }
 
@@ -648,6 +642,14 @@ mod tests {
             err.contains("group_by") && err.contains("country, download_type, archive, category"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn repeated_unknown_parameters_are_ignored_and_a_value_that_is_too_long_is_refused() {
+        assert!(data("model=hourly&group_by=country&_=1&_=2").is_ok());
+        let long = "a".repeat(MAX_VALUE_LEN + 1);
+        let err = data(&format!("model=hourly&group_by=country&archive={long}")).unwrap_err();
+        assert!(err.contains("archive") && err.contains("longer"), "{err}");
     }
 
     #[test]
@@ -705,29 +707,6 @@ mod tests {
     }
 
     #[test]
-    fn csv_is_chosen_by_format_or_by_an_accept_header_that_does_not_refuse_it() {
-        let none = RawParams::parse("").unwrap();
-        assert_eq!(
-            Format::negotiate(&none, Some("text/csv")).unwrap(),
-            Format::Csv
-        );
-        assert_eq!(
-            Format::negotiate(&none, Some("application/json, text/csv;q=0.5")).unwrap(),
-            Format::Csv
-        );
-        assert_eq!(
-            Format::negotiate(&none, Some("text/csv;q=0, application/json")).unwrap(),
-            Format::Json
-        );
-        assert_eq!(Format::negotiate(&none, None).unwrap(), Format::Json);
-        let json = RawParams::parse("format=json").unwrap();
-        assert_eq!(
-            Format::negotiate(&json, Some("text/csv")).unwrap(),
-            Format::Json
-        );
-    }
-
-    #[test]
     fn plus_is_a_space() {
         let q = data("model=hourly&group_by=country&country=united+states").unwrap();
         assert_eq!(q.filters[0].values, vec!["united states"]);
@@ -735,17 +714,17 @@ mod tests {
 
     #[test]
     fn daily_query_defaults_and_time_zones() {
-        let p = RawParams::parse("").unwrap();
-        let q = DailyQuery::try_from(&p).unwrap();
+        let daily = |q: &str| DailyQuery::try_from(&from_query::<DailyParams>(q).unwrap());
+        let q = daily("").unwrap();
         assert_eq!((q.timezone, q.date), (Tz::UTC, None));
-        let p = RawParams::parse("timezone=Asia/Kathmandu&date=2026-03-08").unwrap();
         assert_eq!(
-            DailyQuery::try_from(&p).unwrap().timezone,
+            daily("timezone=Asia/Kathmandu&date=2026-03-08")
+                .unwrap()
+                .timezone,
             Tz::Asia__Kathmandu
         );
-        let p = RawParams::parse("timezone=Mars/Olympus").unwrap();
         assert!(
-            DailyQuery::try_from(&p)
+            daily("timezone=Mars/Olympus")
                 .unwrap_err()
                 .to_string()
                 .contains("timezone")

@@ -1,16 +1,16 @@
 //! Writing a [`Payload`] as JSON or CSV. CSV has a header line and one row per data point
 //! (nested answers flattened); an empty answer is the header alone; NULL is an empty field.
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 
-use super::Payload;
-use super::params::Format;
 use super::shape::{DailyEntry, DataGroup, SumEntry};
+use super::vocab::Format;
+use super::{Payload, StatsError};
 
-pub fn render(payload: &Payload, format: Format) -> Result<Bytes, String> {
+pub fn render(payload: &Payload, format: Format) -> Result<Bytes, StatsError> {
     match format {
         Format::Json => json(payload),
-        Format::Csv => csv(payload).map_err(|e| format!("writing CSV: {e}")),
+        Format::Csv => csv(payload).map_err(|e| StatsError::Render(format!("CSV: {e}"))),
     }
     // The buffer grew by doubling; a cached body should hold its length, not up to twice it
     // (the cache weighs bodies by length).
@@ -20,13 +20,13 @@ pub fn render(payload: &Payload, format: Format) -> Result<Bytes, String> {
     })
 }
 
-fn json(payload: &Payload) -> Result<Vec<u8>, String> {
+fn json(payload: &Payload) -> Result<Vec<u8>, StatsError> {
     let result = match payload {
         Payload::Data { groups, .. } => serde_json::to_vec(groups),
         Payload::Sums(entries) => serde_json::to_vec(entries),
         Payload::Daily(entries) => serde_json::to_vec(entries),
     };
-    result.map_err(|e| format!("writing JSON: {e}"))
+    result.map_err(|e| StatsError::Render(format!("JSON: {e}")))
 }
 
 fn csv(payload: &Payload) -> Result<Vec<u8>, csv::Error> {
@@ -94,8 +94,8 @@ fn write_group(out: &mut csv::Writer<Vec<u8>>, group: &DataGroup) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::params::{Dimension, TimeGroup};
     use crate::stats::shape::Series;
+    use crate::stats::vocab::{Dimension, TimeGroup};
 
     #[test]
     fn nested_answers_flatten_to_one_row_per_point_and_null_is_empty() {

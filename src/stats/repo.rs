@@ -1,39 +1,23 @@
-//! Runs the statements of [`super::sql`] and decodes their rows into plain values.
+//! The repository: runs the statements of [`super::sql`] (as the planner chose them) with a
+//! deadline and timings, and hands back plain rows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 
 use entity::{monthly_downloads, monthly_submissions};
 
 use crate::metrics::Metrics;
-use crate::rollup::Cutoff;
 
-use super::params::TimeGroup;
-use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
-
-/// One group of an aggregate: dimension values (NULL stays `None`), bucket label, sum.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct AggRow {
-    pub dims: [Option<String>; 2],
-    pub bucket: Option<String>,
-    pub value: i64,
-}
-
-/// What the freshness probe compares: per hour of the newest window (rows, primary sum, cross
-/// sum), and the row count and sum of `monthly_downloads`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    pub newest: Option<NaiveDateTime>,
-    pub window_start: Option<NaiveDateTime>,
-    pub hours: BTreeMap<NaiveDateTime, (i64, i64, i64)>,
-    pub legacy: (i64, i64),
-    pub submissions: (i64, i64),
-}
+use super::plan::{self, Cutoff};
+use super::probe::{Fingerprint, add_probe_rows};
+use super::rows::{AggRow, decode_group, merge_equal_groups};
+use super::sql::{self, Aggregate};
+use super::vocab::TimeGroup;
 
 /// The newest hour of data as a statement saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +95,7 @@ impl Repository {
     /// Re-reads the rollup watermark and checks the rollups against `live`, the hourly
     /// table's newest hours. Without rollup tables the planner reads the hourly table.
     pub async fn update_rollup_cutoff(&self, live: &Fingerprint) {
-        let cutoff = match crate::rollup::cutoff(&self.db, live).await {
+        let cutoff = match plan::cutoff(&self.db, live).await {
             Ok(cutoff) => cutoff,
             Err(e) => {
                 log::debug!("no rollups: {e}");
@@ -120,7 +104,10 @@ impl Repository {
         };
         let mut current = self.rollups.write().unwrap_or_else(|e| e.into_inner());
         if *current != cutoff {
-            log::info!("rollup cutoff: {cutoff:?}");
+            match cutoff {
+                Some(c) => log::info!("rollups answer the hours before {}", c.hour),
+                None => log::info!("no rollups: queries read the hourly table"),
+            }
             *current = cutoff;
         }
     }
@@ -169,7 +156,7 @@ impl Repository {
     /// and the hours after their cutoff when a rollup can answer it, else over the hourly table.
     pub fn statement(&self, q: &Aggregate) -> (sea_orm::sea_query::SelectStatement, &'static str) {
         let cutoff = *self.rollups.read().unwrap_or_else(|e| e.into_inner());
-        match cutoff.and_then(|c| crate::rollup::plan(q).map(|source| (c, source))) {
+        match cutoff.and_then(|c| plan::plan(q).map(|source| (c, source))) {
             Some((cutoff, source)) => (
                 sql::aggregate_with_rollup(
                     self.backend(),
@@ -282,75 +269,4 @@ impl Repository {
             })
             .collect()
     }
-}
-
-/// The `YYYY-MM-DD HH` label of an hour bucket, as [`sql::bucket_expr`] writes it.
-const HOUR_LABEL: &str = "%Y-%m-%d %H";
-
-/// Start of the UTC hour of a row's hour bucket, whichever form the backend returns it in
-/// ([`sql::hour_is_raw`]). `None` for a NULL or unreadable time.
-pub fn bucket_hour(row: &QueryResult, backend: DbBackend) -> Result<Option<NaiveDateTime>, DbErr> {
-    if sql::hour_is_raw(backend) {
-        let time: Option<NaiveDateTime> = row.try_get("", BUCKET_ALIAS)?;
-        Ok(time.and_then(|t| t.date().and_hms_opt(t.hour(), 0, 0)))
-    } else {
-        let label: Option<String> = row.try_get("", BUCKET_ALIAS)?;
-        Ok(label.as_deref().and_then(super::shape::parse_hour_bucket))
-    }
-}
-
-/// Adds the rows of [`sql::probe`] to per-hour (rows, primary sum, cross sum).
-pub fn add_probe_rows(
-    rows: &[QueryResult],
-    backend: DbBackend,
-    by_hour: &mut BTreeMap<NaiveDateTime, (i64, i64, i64)>,
-) -> Result<(), DbErr> {
-    for row in rows {
-        if let Some(hour) = bucket_hour(row, backend)? {
-            let counts = by_hour.entry(hour).or_default();
-            counts.0 += row.try_get::<Option<i64>>("", "rows")?.unwrap_or(0);
-            counts.1 += row.try_get::<Option<i64>>("", "primary_sum")?.unwrap_or(0);
-            counts.2 += row.try_get::<Option<i64>>("", "cross_sum")?.unwrap_or(0);
-        }
-    }
-    Ok(())
-}
-
-/// One row of an aggregate statement.
-fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Result<AggRow, DbErr> {
-    let mut dims: [Option<String>; 2] = [None, None];
-    for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
-        *slot = row.try_get::<Option<String>>("", alias)?;
-    }
-    let bucket = match q.time_group {
-        Some(TimeGroup::Hour) => {
-            bucket_hour(row, backend)?.map(|hour| hour.format(HOUR_LABEL).to_string())
-        }
-        Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
-        None => None,
-    };
-    Ok(AggRow {
-        dims,
-        bucket,
-        value: sum_value(row)?,
-    })
-}
-
-/// Rows with equal dimensions and bucket summed into one, in place (answers are sorted
-/// anyway, see `shape::nest`).
-fn merge_equal_groups(mut rows: Vec<AggRow>) -> Vec<AggRow> {
-    rows.sort_unstable();
-    rows.dedup_by(|later, kept| {
-        let same = later.dims == kept.dims && later.bucket == kept.bucket;
-        if same {
-            kept.value += later.value;
-        }
-        same
-    });
-    rows
-}
-
-/// The summed value; a group whose counts are all NULL sums to NULL, which counts as 0.
-fn sum_value(row: &QueryResult) -> Result<i64, DbErr> {
-    Ok(row.try_get::<Option<i64>>("", VALUE_ALIAS)?.unwrap_or(0))
 }

@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc,
-};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::params::{DateRange, Dimension, TimeGroup};
-use super::repo::AggRow;
+use super::labels::{bucket_label, month_label, parse_raw_month};
+use super::params::DateRange;
+use super::rows::AggRow;
+use super::vocab::{Dimension, TimeGroup};
 
 /// Python's `str.title()`: a cased character after an uncased one is upper-cased, every other
 /// cased character lower-cased (`côte d'ivoire` -> `Côte D'Ivoire`, `3d` -> `3D`).
@@ -65,28 +65,6 @@ pub fn display_value(dimension: Dimension, raw: Option<String>) -> Option<String
         Dimension::Country => title_case(&v),
         _ => v,
     })
-}
-
-/// The contract's label for a bucket label of [`super::sql::bucket_expr`].
-pub fn bucket_label(time_group: TimeGroup, raw: String) -> String {
-    match time_group {
-        TimeGroup::Year | TimeGroup::Day => raw,
-        TimeGroup::Month => format!("{raw}-01"),
-        TimeGroup::Hour => match raw.split_once(' ') {
-            Some((day, hour)) => format!("{day}T{hour}:00:00Z"),
-            None => raw,
-        },
-    }
-}
-
-/// Start of the UTC hour a `YYYY-MM-DD HH` bucket label names.
-pub fn parse_hour_bucket(raw: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(&format!("{raw}:00:00"), "%Y-%m-%d %H:%M:%S").ok()
-}
-
-/// First day of the month a `YYYY-MM` bucket label names.
-pub fn parse_month_bucket(raw: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").ok()
 }
 
 /// One object of a `get_data` answer.
@@ -204,11 +182,7 @@ pub fn sums_from_months(
 ) -> Vec<SumEntry> {
     let mut periods: BTreeMap<String, i64> = BTreeMap::new();
     for (month, total) in months {
-        let label = match time_group {
-            TimeGroup::Year => format!("{:04}", month.year()),
-            _ => month.format("%Y-%m-%d").to_string(),
-        };
-        *periods.entry(label).or_default() += total;
+        *periods.entry(month_label(time_group, month)).or_default() += total;
     }
     periods
         .into_iter()
@@ -231,7 +205,7 @@ pub fn merge_legacy(
 ) -> Vec<SumEntry> {
     let legacy_months: BTreeSet<NaiveDate> = legacy.iter().map(|(m, _)| *m).collect();
     let hourly = hourly_months.into_iter().filter_map(|r| {
-        let month = parse_month_bucket(r.bucket.as_deref()?)?;
+        let month = parse_raw_month(r.bucket.as_deref()?)?;
         (!legacy_months.contains(&month)).then_some((month, r.value))
     });
     let old = legacy.iter().copied().filter(|(m, _)| range.contains(*m));
@@ -312,23 +286,6 @@ mod tests {
         assert_eq!(title_case("ﬁji"), "Fiji");
         assert_eq!(title_case("ǆungla"), "ǅungla");
         assert_eq!(title_case("ΣΑΣ σας"), "Σας Σας");
-    }
-
-    #[test]
-    fn labels_have_one_format_per_time_group() {
-        assert_eq!(bucket_label(TimeGroup::Year, "2026".into()), "2026");
-        assert_eq!(
-            bucket_label(TimeGroup::Month, "2026-03".into()),
-            "2026-03-01"
-        );
-        assert_eq!(
-            bucket_label(TimeGroup::Day, "2026-03-08".into()),
-            "2026-03-08"
-        );
-        assert_eq!(
-            bucket_label(TimeGroup::Hour, "2026-03-08 07".into()),
-            "2026-03-08T07:00:00Z"
-        );
     }
 
     #[test]

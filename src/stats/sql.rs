@@ -9,7 +9,8 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement, SimpleE
 
 use entity::hourly_download_data::Column as H;
 
-use super::params::{Dimension, Filter, Metric, TimeGroup, TimeRange};
+use super::params::{Filter, TimeRange};
+use super::vocab::{Dimension, Metric, TimeGroup};
 
 /// An aggregate over the hourly table: up to two dimensions and a time bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,39 +37,21 @@ fn with_newest(select: &mut SelectStatement, table: &str) {
     select.expr_as(Expr::from(newest_hour(table)), Alias::new(NEWEST_ALIAS));
 }
 
-pub fn column(dimension: Dimension) -> H {
-    match dimension {
-        Dimension::Country => H::Country,
-        Dimension::DownloadType => H::DownloadType,
-        Dimension::Archive => H::Archive,
-        Dimension::Category => H::Category,
-    }
-}
-
-fn column_name(dimension: Dimension) -> &'static str {
-    match dimension {
-        Dimension::Country => "country",
-        Dimension::DownloadType => "download_type",
-        Dimension::Archive => "archive",
-        Dimension::Category => "category",
-    }
-}
-
 /// A dimension compared byte for byte. MySQL's default collations fold case and accents, so
 /// there the value is converted to a binary collation; the others compare exactly already.
 pub fn dimension_expr(backend: DbBackend, dimension: Dimension) -> SimpleExpr {
     match backend {
         DbBackend::MySql => Expr::cust(format!(
             "CONVERT(`{}` USING utf8mb4) COLLATE utf8mb4_bin",
-            column_name(dimension)
+            dimension.column_name()
         )),
-        _ => Expr::col(column(dimension)),
+        _ => Expr::col(dimension.column()),
     }
 }
 
 /// The UTC time bucket of `start_dttm` as a text label that sorts in time order:
 /// `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or `YYYY-MM-DD HH` (hours: see [`hour_is_raw`], and read
-/// them back with `repo::bucket_hour`). There is no portable date truncation,
+/// them back with `rows::bucket_hour`). There is no portable date truncation,
 /// and the format stays inline: bound, PostgreSQL would see SELECT and GROUP BY as different.
 pub fn bucket_expr(backend: DbBackend, time_group: TimeGroup) -> SimpleExpr {
     bucket_on(backend, time_group, "start_dttm")
@@ -77,7 +60,7 @@ pub fn bucket_expr(backend: DbBackend, time_group: TimeGroup) -> SimpleExpr {
 /// Whether hour buckets are the time column itself rather than a formatted label. PostgreSQL
 /// and MySQL then group by the stored timestamp, a plain compare that the covering time index
 /// serves (a day of 240,000 rows: 15 ms rather than 58 ms with `to_char` on PostgreSQL), and the
-/// label is written in Rust (`repo::bucket_hour`). SQLite stores datetimes as text, so there the
+/// label is written in Rust (`rows::bucket_hour`). SQLite stores datetimes as text, so there the
 /// formatted label is what makes equal hours one group.
 pub fn hour_is_raw(backend: DbBackend) -> bool {
     matches!(backend, DbBackend::Postgres | DbBackend::MySql)
@@ -131,7 +114,7 @@ fn int64(backend: DbBackend) -> &'static str {
 }
 
 /// Where an aggregate is read from: the hourly table or one of the rollups that
-/// `refresh-rollups` maintains (see `crate::rollup`).
+/// `refresh-rollups` maintains (see [`super::plan`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Hourly,

@@ -336,18 +336,18 @@ impl Response {
 
 /// Settings of a test server on `url`: loopback, a free port, one worker, a small pool.
 pub fn test_settings(url: String) -> Settings {
-    let mut settings = Settings::default();
+    let mut settings = Settings::builtin().expect("built-in settings");
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
     settings.server.workers = 1;
-    settings.database.url = Some(url);
+    settings.database.url = Some(url.into());
     settings.database.max_connections = 4;
     settings
 }
 
 /// Starts the service with `settings` and returns its address.
 pub async fn start(settings: Settings) -> Server {
-    let conn = stats_backend::startup::prepare_database(&settings)
+    let conn = stats_backend::cli::prepare_database(&settings)
         .await
         .expect("prepare database");
     let app = Application::build(settings, conn).expect("build app");

@@ -111,7 +111,7 @@ async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Back
     }
     check(&app, &rows, backend, "without rollups").await;
 
-    stats_backend::rollup::refresh(&app.db.writer, TABLE)
+    stats_backend::write::rollups::refresh(&app.db.writer, TABLE)
         .await
         .unwrap();
     until_rollups_are_used(&app, backend).await;
@@ -162,7 +162,7 @@ async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Back
     check(&app, &rows, backend, "with stale rollups").await;
 
     // And after the next refresh, which rebuilds only the changed day.
-    let report = stats_backend::rollup::refresh(&app.db.writer, TABLE)
+    let report = stats_backend::write::rollups::refresh(&app.db.writer, TABLE)
         .await
         .unwrap();
     assert_eq!(report.days_rebuilt, 1, "{backend:?}");
@@ -207,7 +207,7 @@ async fn the_sql_command_prints_the_chosen_statement_and_its_plan(backend: Backe
         .unwrap_or_default();
     assert!(plan.contains(TABLE), "{backend:?}: no plan in {plain}");
 
-    stats_backend::rollup::refresh(&db.writer, TABLE)
+    stats_backend::write::rollups::refresh(&db.writer, TABLE)
         .await
         .unwrap();
     let with_rollups = sql(request);

@@ -8,8 +8,8 @@ use chrono::{Datelike, NaiveDate};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::Value;
 
+use super as write;
 use crate::stats::params::parse_date;
-use crate::write;
 
 /// Why a file was refused; the message names the entry and the reason.
 #[derive(Debug, thiserror::Error)]

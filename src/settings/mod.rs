@@ -7,11 +7,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 
+mod database_url;
+
+pub use database_url::{DatabaseUrl, normalize_database_url, redact_url};
+
+/// The built-in defaults: `config/default.toml` as compiled into the binary, the lowest layer.
+/// Defaults are written once, there; the file on disk is the same text unless someone edits it.
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
 /// Everything the service and its commands can be told.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -23,7 +32,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Address to bind; `0.0.0.0` so that a container is reachable.
     pub host: String,
@@ -42,25 +51,12 @@ pub struct ServerSettings {
     pub max_groups: usize,
 }
 
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            host: "0.0.0.0".into(),
-            port: 8080,
-            workers: 0,
-            shutdown_timeout: Duration::from_secs(30),
-            client_request_timeout: Duration::from_secs(5),
-            max_groups: 200_000,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `postgres://`, `mysql://` (or `mariadb://`) or `sqlite://` URL; SQLAlchemy forms such as
     /// `postgresql+pg8000://` are accepted. Empty: the embedded demo database.
-    pub url: Option<String>,
+    pub url: Option<DatabaseUrl>,
     /// Name of the hourly fact table (production arXiv: `hourly_downloads`).
     pub table: String,
     /// File of the embedded demo database, used when `url` is empty.
@@ -79,23 +75,8 @@ pub struct DatabaseSettings {
     pub log_statements: bool,
 }
 
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            url: None,
-            table: entity::hourly_download_data::DEFAULT_TABLE.into(),
-            sqlite_path: PathBuf::from("stats-demo.sqlite3"),
-            max_connections: 16,
-            min_connections: 0,
-            acquire_timeout: Duration::from_secs(2),
-            statement_timeout: Duration::from_secs(30),
-            log_statements: false,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CacheSettings {
     /// Cache answers in memory; off, every request queries the database (benchmarks do this).
     pub enabled: bool,
@@ -122,61 +103,22 @@ pub struct CacheSettings {
     pub warm_timezones: Vec<String>,
 }
 
-impl Default for CacheSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            ttl: Duration::from_secs(3600),
-            recent_ttl: Duration::from_secs(60),
-            max_bytes: 64 << 20,
-            probe_interval: Duration::from_secs(5),
-            probe_hours: 24,
-            stale_if_error: Duration::from_secs(600),
-            warm_on_start: false,
-            // The zones the original dashboard offered.
-            warm_timezones: [
-                "UTC",
-                "America/New_York",
-                "America/Chicago",
-                "America/Denver",
-                "America/Los_Angeles",
-                "Europe/London",
-                "Europe/Berlin",
-                "Asia/Tokyo",
-                "Asia/Shanghai",
-                "Asia/Kolkata",
-                "Australia/Sydney",
-            ]
-            .map(String::from)
-            .to_vec(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CorsSettings {
     /// Origins allowed to read the API from a browser; `*` allows any.
     pub allowed_origins: Vec<String>,
 }
 
-impl Default for CorsSettings {
-    fn default() -> Self {
-        Self {
-            allowed_origins: vec!["*".into()],
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpsSettings {
-    /// Bearer token of the ops endpoints; empty turns them off.
-    pub token: Option<String>,
+    /// Bearer token of the ops endpoints; empty turns them off. Never printed.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct DemoSettings {
     /// Days of hourly rows the embedded demo database gets, ending at the current hour.
     pub days: u32,
@@ -186,29 +128,11 @@ pub struct DemoSettings {
     pub seed: u64,
 }
 
-impl Default for DemoSettings {
-    fn default() -> Self {
-        Self {
-            days: 120,
-            rows_per_hour: 1500,
-            seed: 1991,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// env_logger filter used when `RUST_LOG` is not set.
     pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            level: "info".into(),
-        }
-    }
 }
 
 /// A setting that cannot be used; the message names the key and the value.
@@ -234,6 +158,11 @@ pub enum DatabaseTarget {
 }
 
 impl Settings {
+    /// The built-in defaults alone: no files, no environment.
+    pub fn builtin() -> Result<Self, SettingsError> {
+        Self::load_from(Path::new("/nonexistent"), HashMap::new())
+    }
+
     /// Reads `config_dir`, the process environment and `.env` (already loaded by the caller).
     pub fn load(config_dir: &Path) -> Result<Self, SettingsError> {
         Self::load_from(config_dir, std::env::vars().collect())
@@ -245,11 +174,13 @@ impl Settings {
         env: HashMap<String, String>,
     ) -> Result<Self, SettingsError> {
         let profile = env.get("STATS_ENV").filter(|p| !p.is_empty());
-        let mut builder = Config::builder().add_source(
-            File::from(config_dir.join("default.toml"))
-                .format(FileFormat::Toml)
-                .required(false),
-        );
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(
+                File::from(config_dir.join("default.toml"))
+                    .format(FileFormat::Toml)
+                    .required(false),
+            );
         if let Some(profile) = profile {
             let path = config_dir.join(format!("{profile}.toml"));
             if !path.exists() {
@@ -351,7 +282,7 @@ impl Settings {
 
     /// The database to use, with SQLAlchemy driver suffixes dropped.
     pub fn database_target(&self) -> Result<DatabaseTarget, SettingsError> {
-        match self.database.url.as_deref().map(str::trim) {
+        match self.database.url.as_ref().map(|u| u.expose().trim()) {
             None | Some("") => Ok(DatabaseTarget::Embedded(self.database.sqlite_path.clone())),
             Some(url) => normalize_database_url(url).map(DatabaseTarget::External),
         }
@@ -359,95 +290,11 @@ impl Settings {
 
     /// Ops token, if the ops endpoints are on.
     pub fn ops_token(&self) -> Option<&str> {
-        self.ops.token.as_deref().filter(|t| !t.is_empty())
-    }
-}
-
-/// Accepts the URL forms sqlx knows plus the SQLAlchemy ones of the original
-/// (`postgresql+pg8000://`, `mysql+pymysql://`) and `mariadb://`.
-pub fn normalize_database_url(url: &str) -> Result<String, SettingsError> {
-    let invalid = |reason: String| SettingsError::Invalid {
-        key: "database.url",
-        value: redact_url(url),
-        reason,
-    };
-    let (scheme, rest) = url
-        .split_once(':')
-        .ok_or_else(|| invalid("expected a URL such as postgres://user@host/db".into()))?;
-    let base = scheme
-        .split('+')
-        .next()
-        .unwrap_or(scheme)
-        .to_ascii_lowercase();
-    let scheme = match base.as_str() {
-        "postgres" | "postgresql" => "postgres",
-        "mysql" | "mariadb" => "mysql",
-        "sqlite" => "sqlite",
-        other => {
-            return Err(invalid(format!(
-                "unsupported scheme '{other}': use postgres, postgresql, mysql, mariadb or sqlite"
-            )));
-        }
-    };
-    let normalized = format!("{scheme}:{rest}");
-    if scheme == "sqlite" {
-        return Ok(normalized);
-    }
-    socket_forms(&normalized).map_err(invalid)
-}
-
-/// The SQLAlchemy drivers' socket parameters in sqlx's words: pg8000's
-/// `?unix_sock=/cloudsql/INSTANCE/.s.PGSQL.5432` becomes `?host=/cloudsql/INSTANCE` (sqlx takes
-/// the socket's directory) and pymysql's `?unix_socket=PATH` becomes `?socket=PATH`. A URL
-/// with an empty host (`user@/db`, as Cloud SQL examples write it) gets `localhost`.
-fn socket_forms(url: &str) -> Result<String, String> {
-    // The URL parser refuses credentials without a host, the form socket URLs use.
-    let empty_host = url.contains("@/") || url.contains(":///");
-    let url = url.replacen("@/", "@localhost/", 1);
-    let mut parsed = url::Url::parse(&url).map_err(|e| format!("not a URL: {e}"))?;
-    let postgres = parsed.scheme() == "postgres";
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, v)| {
-            let (k, v) = (k.into_owned(), v.into_owned());
-            match k.as_str() {
-                "unix_sock" if postgres => {
-                    let dir = match v.rsplit_once('/') {
-                        Some((dir, file)) if file.starts_with(".s.PGSQL.") => dir.to_string(),
-                        _ => v,
-                    };
-                    ("host".to_string(), dir)
-                }
-                "unix_socket" if !postgres => ("socket".to_string(), v),
-                _ => (k, v),
-            }
-        })
-        .collect();
-    let uses_socket = pairs.iter().any(|(k, _)| k == "host" || k == "socket");
-    if !pairs.is_empty() {
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    if empty_host || parsed.host_str().is_none_or(str::is_empty) {
-        if !uses_socket {
-            return Err("the URL names no host".into());
-        }
-        parsed
-            .set_host(Some("localhost"))
-            .map_err(|e| format!("cannot set the host: {e}"))?;
-    }
-    Ok(parsed.to_string())
-}
-
-/// The URL with its password replaced, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // set_password only fails for URLs that cannot carry one, which this one does.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_string(),
-        Err(_) => "<unparseable URL>".to_string(),
+        self.ops
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret())
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -638,6 +485,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn the_built_in_defaults_parse_and_secrets_are_not_printed() {
+        let s = Settings::builtin().unwrap();
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.cache.warm_timezones.len(), 11);
+        let s = load(
+            Path::new("/nonexistent"),
+            &[
+                ("DATABASE_URI", "postgres://reader:hunter2@db/stats"),
+                ("STATS__OPS__TOKEN", "sesame-open"),
+            ],
+        )
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("sesame-open"),
+            "{printed}"
+        );
+        assert_eq!(s.ops_token(), Some("sesame-open"));
     }
 
     #[test]

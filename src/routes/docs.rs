@@ -8,16 +8,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes;
+use crate::error::ErrorBody;
+use crate::routes::{self, Kind};
 use crate::stats::shape::{DailyEntry, SumEntry};
-
-/// The body of every error.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// What is wrong, naming the parameter and the allowed values.
-    error: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +23,6 @@ pub struct ErrorBody {
         routes::data::get_data,
         routes::data::get_global_sum,
         routes::data::get_daily_downloads,
-        routes::data::get_todays_downloads,
         routes::data::get_submissions,
         routes::health::healthz,
         routes::health::readyz,
@@ -38,7 +30,7 @@ pub struct ErrorBody {
         routes::ops::warm_cache,
     ),
     components(schemas(ErrorBody, SumEntry, DailyEntry)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Aliases),
     tags(
         (name = "data", description = "The statistics"),
         (name = "ops", description = "Health, metrics and the cache")
@@ -76,6 +68,28 @@ impl Modify for BearerAuth {
                 "An HTML page",
             ),
         );
+    }
+}
+
+/// The route table's other paths of an endpoint, documented as the endpoint's first path.
+struct Aliases;
+
+impl Modify for Aliases {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for route in routes::table() {
+            let Kind::Data(endpoint) = route.kind else {
+                continue;
+            };
+            let Some(name) = endpoint.paths().first().copied() else {
+                continue;
+            };
+            if route.path == name {
+                continue;
+            }
+            if let Some(item) = openapi.paths.paths.get(name).cloned() {
+                openapi.paths.paths.insert(route.path.to_string(), item);
+            }
+        }
     }
 }
 

@@ -1,5 +1,10 @@
-//! The write path, used only by the explicit commands (`migrate`, `seed-demo`, later the imports)
-//! and by the embedded demo database: batched multi-row inserts, COPY on PostgreSQL.
+//! The write wing, used only by the explicit commands (`migrate`, `seed-demo`, `import-*`,
+//! `refresh-rollups`) and by the embedded demo database: batched multi-row inserts, COPY on
+//! PostgreSQL, upserts of the monthly tables, the imports ([`import`]) and the rollup refresh
+//! ([`rollups`]). The read path never imports it.
+
+pub mod import;
+pub mod rollups;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};

@@ -1,0 +1,66 @@
+//! Decoding the rows of the aggregate statements into plain values, whatever form each
+//! backend returns them in.
+
+use chrono::{NaiveDateTime, Timelike};
+use sea_orm::{DbBackend, DbErr, QueryResult};
+
+use super::labels;
+use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
+use super::vocab::TimeGroup;
+
+/// One group of an aggregate: dimension values (NULL stays `None`), bucket label, sum.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AggRow {
+    pub dims: [Option<String>; 2],
+    pub bucket: Option<String>,
+    pub value: i64,
+}
+
+/// Start of the UTC hour of a row's hour bucket, whichever form the backend returns it in
+/// ([`sql::hour_is_raw`]). `None` for a NULL or unreadable time.
+pub fn bucket_hour(row: &QueryResult, backend: DbBackend) -> Result<Option<NaiveDateTime>, DbErr> {
+    if sql::hour_is_raw(backend) {
+        let time: Option<NaiveDateTime> = row.try_get("", BUCKET_ALIAS)?;
+        Ok(time.and_then(|t| t.date().and_hms_opt(t.hour(), 0, 0)))
+    } else {
+        let label: Option<String> = row.try_get("", BUCKET_ALIAS)?;
+        Ok(label.as_deref().and_then(labels::parse_raw_hour))
+    }
+}
+
+/// One row of an aggregate statement.
+pub fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Result<AggRow, DbErr> {
+    let mut dims: [Option<String>; 2] = [None, None];
+    for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
+        *slot = row.try_get::<Option<String>>("", alias)?;
+    }
+    let bucket = match q.time_group {
+        Some(TimeGroup::Hour) => bucket_hour(row, backend)?.map(labels::raw_hour),
+        Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
+        None => None,
+    };
+    Ok(AggRow {
+        dims,
+        bucket,
+        value: sum_value(row)?,
+    })
+}
+
+/// Rows with equal dimensions and bucket summed into one, in place (answers are sorted
+/// anyway, see `shape::nest`).
+pub fn merge_equal_groups(mut rows: Vec<AggRow>) -> Vec<AggRow> {
+    rows.sort_unstable();
+    rows.dedup_by(|later, kept| {
+        let same = later.dims == kept.dims && later.bucket == kept.bucket;
+        if same {
+            kept.value += later.value;
+        }
+        same
+    });
+    rows
+}
+
+/// The summed value; a group whose counts are all NULL sums to NULL, which counts as 0.
+fn sum_value(row: &QueryResult) -> Result<i64, DbErr> {
+    Ok(row.try_get::<Option<i64>>("", VALUE_ALIAS)?.unwrap_or(0))
+}
