@@ -22,7 +22,7 @@ bin=$PWD/target/release/stats-backend
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-STATS_CONFIG_DIR=/nonexistent PORT=$port RUST_LOG=warn "$bin" serve >"$out/server.log" 2>&1 &
+STATS_CONFIG_DIR=config PORT=$port RUST_LOG=warn "$bin" serve >"$out/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do curl -fsS "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS -o /dev/null "localhost:$port$request"

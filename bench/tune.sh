@@ -15,7 +15,7 @@ port=${TUNE_PORT:-18304}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet --bin stats-backend
 bin=$PWD/target/release/stats-backend
-export STATS_CONFIG_DIR=/nonexistent RUST_LOG=warn
+export STATS_CONFIG_DIR=config RUST_LOG=warn
 
 run() { # label, then settings as environment assignments; wrk runs the dashboard mix
   local label=$1

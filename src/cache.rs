@@ -9,9 +9,8 @@
 //! docs/ARCHITECTURE.md for the guarantee.
 
 use std::collections::BTreeSet;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -60,7 +59,7 @@ impl CacheStatus {
     }
 }
 
-/// A serialized answer as the cache keeps it.
+/// A serialized answer as the cache keeps it, or a refusal (422) that is as costly to repeat.
 #[derive(Debug)]
 pub struct Cached {
     pub body: Bytes,
@@ -70,6 +69,11 @@ pub struct Cached {
     pub etag: String,
     pub created: Instant,
     pub ttl: Duration,
+    /// The answer would hold more than this many groups (`server.max_groups`): refused.
+    refused: Option<usize>,
+    /// Set when a change in the data may have made the answer wrong: it is then no longer
+    /// served fresh, only as a stale answer while the database is unavailable.
+    invalidated: AtomicBool,
 }
 
 impl Cached {
@@ -77,6 +81,20 @@ impl Cached {
     pub fn remaining(&self) -> Duration {
         self.ttl.saturating_sub(self.created.elapsed())
     }
+
+    fn is_fresh(&self) -> bool {
+        !self.invalidated.load(Ordering::Acquire) && self.created.elapsed() < self.ttl
+    }
+}
+
+/// What an entry weighs beyond its body and key: the `Cached` itself, the ETag, moka's
+/// bookkeeping (measured: `bench/fill-cache.sh` floods the cache with distinct keys).
+const ENTRY_OVERHEAD: usize = 512;
+
+/// The bytes an entry holds, as the cache's bound counts them.
+fn weight(key: &AnswerKey, value: &Cached) -> u32 {
+    let bytes = value.body.len() + key.query.heap_bytes() + ENTRY_OVERHEAD;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// One request of a warm-up, and how it went.
@@ -106,6 +124,14 @@ pub fn dashboard_requests(timezones: &[String]) -> Vec<String> {
         "/api/get_global_sum?model=hourly&time_group=month".to_string(),
     ];
     for zone in timezones {
+        // `+` means a space in a query string (`Etc/GMT+5`), and `%`, `&`, `#` would cut it.
+        const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+            .add(b' ')
+            .add(b'+')
+            .add(b'%')
+            .add(b'&')
+            .add(b'#');
+        let zone = percent_encoding::utf8_percent_encode(zone, RESERVED);
         list.push(format!(
             "/api/get_todays_downloads?model=hourly&timezone={zone}"
         ));
@@ -113,7 +139,8 @@ pub fn dashboard_requests(timezones: &[String]) -> Vec<String> {
     list
 }
 
-/// Each entry lives its own `ttl`, plus `extra` in the last-good cache.
+/// Each entry lives its own `ttl`, plus `extra` (`cache.stale_if_error`) in which it is kept
+/// only to be served while the database is unavailable.
 struct PerEntryTtl {
     extra: Duration,
 }
@@ -132,40 +159,37 @@ impl Expiry<AnswerKey, Arc<Cached>> for PerEntryTtl {
 /// The answer cache; clones share one cache.
 #[derive(Clone)]
 pub struct AnswerCache {
-    cache: Option<Cache<AnswerKey, Arc<Cached>>>,
-    /// The last good answer per key (sharing the bodies of `cache`), kept `cache.stale_if_error`
-    /// past its lifetime for when the database is unavailable.
-    last_good: Option<Cache<AnswerKey, Arc<Cached>>>,
+    /// Fresh answers and, past their lifetime, the last good ones kept `cache.stale_if_error`
+    /// for when the database is unavailable: one store, so one byte bound for both.
+    store: Option<Cache<AnswerKey, Arc<Cached>>>,
     stats: Stats,
     settings: Arc<CacheSettings>,
     metrics: Arc<Metrics>,
     /// Bumped by every invalidation: an answer computed across one may predate the change.
     generation: Arc<AtomicU64>,
+    /// The newest hour of data as the last probe read it, for `X-Data-As-Of` of answers
+    /// computed before it arrived.
+    newest: Arc<std::sync::RwLock<Option<NaiveDateTime>>>,
 }
 
 impl AnswerCache {
     pub fn new(stats: Stats, settings: CacheSettings, metrics: Arc<Metrics>) -> Self {
-        let build = |extra: Duration| {
+        let store = settings.enabled.then(|| {
             Cache::builder()
                 .max_capacity(settings.max_bytes)
-                // Body plus a fixed allowance for the key and the bookkeeping.
-                .weigher(|_key: &AnswerKey, value: &Arc<Cached>| {
-                    u32::try_from(value.body.len() + 256).unwrap_or(u32::MAX)
+                .weigher(|key: &AnswerKey, value: &Arc<Cached>| weight(key, value))
+                .expire_after(PerEntryTtl {
+                    extra: settings.stale_if_error,
                 })
-                .expire_after(PerEntryTtl { extra })
-                .support_invalidation_closures()
                 .build()
-        };
-        let cache = settings.enabled.then(|| build(Duration::ZERO));
-        let last_good = (settings.enabled && !settings.stale_if_error.is_zero())
-            .then(|| build(settings.stale_if_error));
+        });
         Self {
-            cache,
-            last_good,
+            store,
             stats,
             settings: Arc::new(settings),
             metrics,
             generation: Arc::new(AtomicU64::new(0)),
+            newest: Default::default(),
         }
     }
 
@@ -177,48 +201,78 @@ impl AnswerCache {
         &self.settings
     }
 
-    /// The answer to `key` and where it came from. Concurrent misses for one key run one query;
-    /// errors are never cached. When the database is unavailable, the last good answer is served
-    /// for up to `cache.stale_if_error` past its lifetime.
+    /// The newest hour of data an answer may name in `X-Data-As-Of`: the newer of the one it
+    /// was computed with and the one the probe read since.
+    pub fn data_as_of(&self, cached: &Cached) -> Option<NaiveDateTime> {
+        let probed = *self.newest.read().unwrap_or_else(|e| e.into_inner());
+        cached.data_as_of.max(probed)
+    }
+
+    /// The answer to `key` and where it came from. Concurrent misses for one key run one query
+    /// (moka serializes computations per key); errors are never cached, refusals for size are.
+    /// When the database is unavailable, the last good answer is served for up to
+    /// `cache.stale_if_error` past its lifetime.
     pub async fn get(&self, key: AnswerKey) -> Result<(Arc<Cached>, CacheStatus), Arc<StatsError>> {
-        let result = match &self.cache {
+        let result = match &self.store {
             None => self
                 .compute(&key)
                 .await
                 .map(|answer| (answer, CacheStatus::Miss))
                 .map_err(Arc::new),
-            Some(cache) => cache
-                .entry(key.clone())
-                .or_try_insert_with(self.compute(&key))
-                .await
-                .map(|entry| {
-                    let status = if entry.is_fresh() {
-                        CacheStatus::Miss
-                    } else {
-                        CacheStatus::Hit
-                    };
-                    (entry.into_value(), status)
-                }),
-        };
-        let result = match result {
-            Err(e) if e.is_unavailable() => match self.stale(&key).await {
-                Some(answer) => Ok((answer, CacheStatus::Stale)),
-                None => Err(e),
+            Some(store) => match store.get(&key).await.filter(|e| e.is_fresh()) {
+                Some(hit) => Ok((hit, CacheStatus::Hit)),
+                None => self.get_or_compute(store, &key).await,
             },
-            other => other,
         };
         if let Ok((answer, status)) = &result {
-            if *status == CacheStatus::Miss
-                && let Some(last_good) = &self.last_good
-            {
-                last_good.insert(key, answer.clone()).await;
-            }
             self.metrics
                 .cache_requests
                 .with_label_values(&[status.label()])
                 .inc();
+            if let Some(limit) = answer.refused {
+                return Err(Arc::new(StatsError::TooLarge { limit }));
+            }
         }
         result
+    }
+
+    /// The fresh answer another caller has just computed, or a new one; a stale one while the
+    /// database is unavailable.
+    async fn get_or_compute(
+        &self,
+        store: &Cache<AnswerKey, Arc<Cached>>,
+        key: &AnswerKey,
+    ) -> Result<(Arc<Cached>, CacheStatus), Arc<StatsError>> {
+        use moka::ops::compute::{CompResult, Op};
+        let computed = store
+            .entry(key.clone())
+            .and_try_compute_with(|existing| async move {
+                match existing {
+                    Some(entry) if entry.value().is_fresh() => Ok(Op::Nop),
+                    _ => self.compute(key).await.map(Op::Put),
+                }
+            })
+            .await;
+        match computed {
+            Ok(CompResult::Inserted(entry) | CompResult::ReplacedWith(entry)) => {
+                Ok((entry.into_value(), CacheStatus::Miss))
+            }
+            Ok(CompResult::Unchanged(entry)) => Ok((entry.into_value(), CacheStatus::Hit)),
+            Ok(CompResult::StillNone(_) | CompResult::Removed(_)) => self
+                .compute(key)
+                .await
+                .map(|answer| (answer, CacheStatus::Miss))
+                .map_err(Arc::new),
+            Err(e) if e.is_unavailable() => match store.get(key).await {
+                Some(stale)
+                    if stale.created.elapsed() < stale.ttl + self.settings.stale_if_error =>
+                {
+                    Ok((stale, CacheStatus::Stale))
+                }
+                _ => Err(Arc::new(e)),
+            },
+            Err(e) => Err(Arc::new(e)),
+        }
     }
 
     /// Runs `requests` (paths with query strings) through the cache, as clients would.
@@ -252,18 +306,28 @@ impl AnswerCache {
         out
     }
 
-    /// The last good answer for `key`, if it is still within `cache.stale_if_error`.
-    async fn stale(&self, key: &AnswerKey) -> Option<Arc<Cached>> {
-        let answer = self.last_good.as_ref()?.get(key).await?;
-        (answer.created.elapsed() < answer.ttl + self.settings.stale_if_error).then_some(answer)
-    }
-
     async fn compute(&self, key: &AnswerKey) -> Result<Arc<Cached>, StatsError> {
         let query = &key.query;
         let now = Utc::now();
         let generation = self.generation.load(Ordering::Acquire);
-        let answer = self.stats.run(query, now).await?;
-        let body = render(&answer.payload, key.format)?;
+        let (answer, refused) = match self.stats.run(query, now).await {
+            Ok(answer) => (answer, None),
+            // A refusal costs the whole aggregation: keep it like an answer.
+            Err(StatsError::TooLarge { limit }) => {
+                let newest = *self.newest.read().unwrap_or_else(|e| e.into_inner());
+                let answer = crate::stats::Answer {
+                    payload: crate::stats::Payload::Sums(Vec::new()),
+                    data_as_of: newest,
+                };
+                (answer, Some(limit))
+            }
+            Err(e) => return Err(e),
+        };
+        let body = if refused.is_some() {
+            Bytes::new()
+        } else {
+            render(&answer.payload, key.format)?
+        };
         // An answer that reaches the newest hour (or the hours after it) can still change.
         let recent = match (query.time_range(), answer.data_as_of) {
             (None, _) => false,
@@ -290,30 +354,22 @@ impl AnswerCache {
             data_as_of: answer.data_as_of,
             created: Instant::now(),
             ttl,
+            refused,
+            invalidated: AtomicBool::new(false),
         }))
     }
 
-    /// Drops every answer.
+    /// Marks every answer out of date (kept only for outages).
     pub fn invalidate_all(&self) {
-        if let Some(last_good) = &self.last_good {
-            last_good.invalidate_all();
-        }
-        if let Some(cache) = &self.cache {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            cache.invalidate_all();
-            self.metrics
-                .cache_invalidations
-                .with_label_values(&["all"])
-                .inc();
-        }
+        self.drop_where("all", |_| true);
     }
 
     /// Entry count and weighted size, after applying pending evictions.
     pub async fn size(&self) -> (u64, u64) {
-        match &self.cache {
-            Some(cache) => {
-                cache.run_pending_tasks().await;
-                (cache.entry_count(), cache.weighted_size())
+        match &self.store {
+            Some(store) => {
+                store.run_pending_tasks().await;
+                (store.entry_count(), store.weighted_size())
             }
             None => (0, 0),
         }
@@ -345,18 +401,15 @@ impl AnswerCache {
         }
     }
 
-    fn drop_where(
-        &self,
-        cause: &str,
-        predicate: impl Fn(&AnswerKey) -> bool + Send + Sync + 'static,
-    ) {
-        let Some(cache) = &self.cache else { return };
+    /// Marks the answers `predicate` picks out of date: they are computed again on the next
+    /// request, and served only while the database is unavailable until then.
+    fn drop_where(&self, cause: &str, predicate: impl Fn(&AnswerKey) -> bool) {
+        let Some(store) = &self.store else { return };
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if cache
-            .invalidate_entries_if(move |key, _| predicate(key))
-            .is_err()
-        {
-            cache.invalidate_all();
+        for (key, value) in store.iter() {
+            if predicate(&key) {
+                value.invalidated.store(true, Ordering::Release);
+            }
         }
         self.metrics
             .cache_invalidations
@@ -381,6 +434,7 @@ impl AnswerCache {
             {
                 Ok(current) => {
                     self.stats.repository().update_rollup_cutoff(&current).await;
+                    *self.newest.write().unwrap_or_else(|e| e.into_inner()) = current.newest;
                     if let Some(before) = &previous {
                         self.apply(before, &current);
                     }
@@ -406,11 +460,10 @@ fn changed_hours(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDat
         .collect()
 }
 
-/// A strong ETag: 64-bit hash of the body and its length.
+/// A strong ETag: the 128-bit XXH3 of the body, whose output is specified and the same on every
+/// build, so instances built by different toolchains agree.
 fn etag(body: &[u8]) -> String {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    body.hash(&mut hasher);
-    format!("\"{:016x}-{:x}\"", hasher.finish(), body.len())
+    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(body))
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (weak comparison, as RFC 9110 says).
@@ -465,6 +518,23 @@ mod tests {
             .collect();
         assert_eq!(changed, ["2026-03-08 10:00:00", "2026-03-08 11:00:00"]);
         assert!(changed_hours(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn etags_are_a_specified_hash_of_the_body() {
+        // XXH3-128 of the empty input, from the algorithm's reference vectors.
+        assert_eq!(etag(b""), "\"99aa06d3014798d86001c324468d497f\"");
+    }
+
+    #[test]
+    fn the_warm_list_keeps_a_plus_in_a_zone_name() {
+        let list = dashboard_requests(&["Etc/GMT+5".into(), "Asia/Kolkata".into()]);
+        assert!(
+            list.contains(&"/api/get_todays_downloads?model=hourly&timezone=Etc/GMT%2B5".into())
+        );
+        assert!(
+            list.contains(&"/api/get_todays_downloads?model=hourly&timezone=Asia/Kolkata".into())
+        );
     }
 
     #[test]

@@ -12,8 +12,13 @@ use sea_orm::DatabaseConnection;
 use crate::db::{self, Access};
 use crate::demo::{self, DemoSpec};
 use crate::settings::{DatabaseTarget, Settings};
-use crate::startup::Application;
+use crate::startup::{self, Application};
 use crate::write::import;
+
+/// Bounds of `seed-demo`, checked before anything touches the database: zero days would
+/// write legacy months over the hours of the hourly table, and a century is more than any demo.
+pub const MAX_DEMO_DAYS: i64 = 36_600;
+pub const MAX_DEMO_ROWS_PER_HOUR: i64 = 1_000_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,14 +27,10 @@ use crate::write::import;
     about = "arXiv download statistics API"
 )]
 pub struct Cli {
-    /// Directory holding default.toml and <STATS_ENV>.toml.
-    #[arg(
-        long,
-        env = "STATS_CONFIG_DIR",
-        default_value = "config",
-        global = true
-    )]
-    pub config_dir: PathBuf,
+    /// Directory holding default.toml and <STATS_ENV>.toml (default: `config`, which may be
+    /// missing; a directory named here must exist).
+    #[arg(long, env = "STATS_CONFIG_DIR", global = true)]
+    pub config_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -44,11 +45,11 @@ pub enum Command {
     /// Write deterministic synthetic demo data into the configured database (creating the
     /// tables first). Rows already present for the generated hours are replaced.
     SeedDemo {
-        /// Days of hourly rows, ending with the current hour.
-        #[arg(long)]
+        /// Days of hourly rows, ending with the current hour (1 to 36,600).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_DEMO_DAYS))]
         days: Option<u32>,
-        /// Rows per hour.
-        #[arg(long)]
+        /// Rows per hour (1 to 1,000,000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_DEMO_ROWS_PER_HOUR))]
         rows_per_hour: Option<u32>,
         /// Generator seed.
         #[arg(long)]
@@ -74,8 +75,8 @@ pub enum Command {
     Sql {
         /// The request, e.g. '/api/get_data?model=hourly&group_by=category'.
         request: String,
-        /// How many times to run the statement.
-        #[arg(long, default_value_t = 5)]
+        /// How many times to run the statement (1 to 1,000).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
         /// Also print the database's plan: which indexes and tables it reads (PostgreSQL:
         /// EXPLAIN ANALYZE, which runs the statement once more; MySQL: EXPLAIN; SQLite:
@@ -102,7 +103,18 @@ pub async fn run(cli: Cli) -> ExitCode {
     {
         eprintln!("stats-backend: ignoring .env: {e}");
     }
-    let settings = match Settings::load(&cli.config_dir) {
+    let config_dir = match &cli.config_dir {
+        Some(dir) if !dir.is_dir() => {
+            eprintln!(
+                "stats-backend: --config-dir (STATS_CONFIG_DIR) {} is not a directory",
+                dir.display()
+            );
+            return ExitCode::from(2);
+        }
+        Some(dir) => dir.clone(),
+        None => PathBuf::from("config"),
+    };
+    let settings = match Settings::load(&config_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("stats-backend: {e}");
@@ -116,10 +128,26 @@ pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("stats-backend: {e:#}");
+            eprintln!("stats-backend: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes in one line, each said once: database errors repeat their cause in
+/// their own message.
+fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain().map(|c| c.to_string()) {
+        if line.contains(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line
 }
 
 /// A one-request HTTP/1.0 client: enough for `/healthz` on loopback, with no dependency.
@@ -237,12 +265,15 @@ async fn print_plan(
 /// A writing connection to the configured database, with the tables created if missing: what
 /// every write command starts with.
 async fn writer(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = db::connect(
-        &settings.database_target()?,
-        &settings.database,
-        Access::ReadWrite,
-    )
-    .await?;
+    let target = settings.database_target()?;
+    let db = db::connect(&target, &settings.database, Access::ReadWrite).await?;
+    if let Err(e) = db::ping(&db).await {
+        // The pool's own error is its timeout; one direct connection tells the cause.
+        let cause = db::diagnose(&target, settings.database.acquire_timeout)
+            .await
+            .unwrap_or_else(|| e.to_string());
+        anyhow::bail!("{cause}");
+    }
     db::migrate(&db, &settings.database.table).await?;
     Ok(db)
 }
@@ -254,8 +285,10 @@ fn read(file: &std::path::Path) -> anyhow::Result<String> {
 async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
+            // Bound first, so that a port in use is said at once, not after the demo fill.
+            let listener = startup::bind(&settings)?;
             let db = prepare_database(&settings).await?;
-            Application::build(settings, db)?
+            Application::build_on(listener, settings, db)?
                 .run_until_stopped()
                 .await?;
             log::info!("stopped");
@@ -274,7 +307,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let spec = DemoSpec::ending_at(
                 Utc::now().naive_utc(),
                 days.unwrap_or(settings.demo.days),
-                rows_per_hour.unwrap_or(settings.demo.rows_per_hour).max(1),
+                rows_per_hour.unwrap_or(settings.demo.rows_per_hour),
                 seed.unwrap_or(settings.demo.seed),
             );
             let report = demo::seed(&db, &settings.database.table, spec, !hourly_only).await?;
@@ -332,9 +365,15 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<DatabaseCon
             let db = db::connect(&target, &settings.database, Access::ReadOnly).await?;
             match db::ping(&db).await {
                 Ok(()) => db::warm_pool(&db, settings.database.max_connections).await,
-                Err(e) => log::warn!(
-                    "the database is not answering yet ({e}); data requests get 503 until it does"
-                ),
+                Err(e) => {
+                    let cause = db::diagnose(&target, settings.database.acquire_timeout)
+                        .await
+                        .unwrap_or_else(|| e.to_string());
+                    log::warn!(
+                        "the database is not answering yet ({cause}); data requests get 503 \
+                         until it does"
+                    );
+                }
             }
             Ok(db)
         }

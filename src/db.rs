@@ -141,6 +141,60 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// Why the database cannot be reached, in words that point at the setting to fix, from one
+/// connection made directly: the lazy pool reports only its own timeout. `None` when that
+/// connection succeeds (or the target is the embedded file).
+pub async fn diagnose(target: &DatabaseTarget, timeout: Duration) -> Option<String> {
+    use sea_orm::sqlx::Connection;
+    let DatabaseTarget::External(url) = target else {
+        return None;
+    };
+    let parsed = url::Url::parse(url).ok()?;
+    let place = format!(
+        "{}:{}",
+        parsed.host_str().unwrap_or("localhost"),
+        parsed.port_or_known_default().unwrap_or(0)
+    );
+    let user = parsed.username().to_string();
+    let database = parsed.path().trim_start_matches('/').to_string();
+    let attempt = async {
+        if url.starts_with("postgres") {
+            sea_orm::sqlx::PgConnection::connect(url).await.map(|_| ())
+        } else if url.starts_with("mysql") {
+            sea_orm::sqlx::MySqlConnection::connect(url)
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        }
+    };
+    let error = match tokio::time::timeout(timeout.max(Duration::from_secs(1)), attempt).await {
+        Ok(Ok(())) => return None,
+        Ok(Err(e)) => e,
+        Err(_) => return Some(format!("no answer from {place} within {timeout:?}")),
+    };
+    use sea_orm::sqlx::Error as Sqlx;
+    Some(match &error {
+        Sqlx::Io(io) => format!("cannot connect to {place}: {io}"),
+        Sqlx::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let mysql = db
+                .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                .map(|e| e.number());
+            match (code.as_str(), mysql) {
+                ("28P01" | "28000", _) | (_, Some(1045 | 1044)) => format!(
+                    "{place} refused user {user:?}: check the user and password in database.url"
+                ),
+                ("3D000", _) | (_, Some(1049)) => format!(
+                    "{place} has no database {database:?}: check the database name in database.url"
+                ),
+                _ => format!("{place}: {}", db.message()),
+            }
+        }
+        other => format!("{place}: {other}"),
+    })
+}
+
 /// Opens the pool's connections before traffic arrives: a burst of clients on a cold lazy
 /// pool would otherwise wait on connection set-up, all at once, past the acquire timeout.
 pub async fn warm_pool(db: &DatabaseConnection, connections: u32) {

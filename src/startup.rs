@@ -27,10 +27,30 @@ pub struct Application {
     state: web::Data<AppState>,
 }
 
+/// Binds `server.host:server.port`; the error names the address (a port in use, say).
+pub fn bind(settings: &Settings) -> std::io::Result<TcpListener> {
+    let (host, port) = (settings.server.host.as_str(), settings.server.port);
+    TcpListener::bind((host, port)).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {host}:{port} (server.port, PORT): {e}"),
+        )
+    })
+}
+
 impl Application {
     /// Binds `server.host:server.port` (port 0: any free port) and builds the server.
     pub fn build(settings: Settings, db: DatabaseConnection) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
+        let listener = bind(&settings)?;
+        Self::build_on(listener, settings, db)
+    }
+
+    /// Builds the server on a listener bound by [`bind`].
+    pub fn build_on(
+        listener: TcpListener,
+        settings: Settings,
+        db: DatabaseConnection,
+    ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new().map_err(std::io::Error::other)?);
         let repository = Repository::new(db, settings.database.table.clone())
@@ -68,7 +88,8 @@ impl Application {
                             .map_into_right_body()))),
                     };
                     async move {
-                        let mut response = response.await?.map_into_boxed_body();
+                        let mut response =
+                            crate::telemetry::in_api_format(response.await?.map_into_boxed_body());
                         crate::telemetry::finish(&mut response, &request_id, &metrics, started);
                         Ok(response)
                     }
@@ -126,6 +147,9 @@ impl Application {
 fn cors(settings: &CorsSettings) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "HEAD", "OPTIONS"])
+        // A dashboard sends X-Request-Id, If-None-Match, Accept and the like; the API reads no
+        // header that a page could abuse, so a preflight may ask for any.
+        .allow_any_header()
         .expose_headers(["x-data-as-of", "etag", "x-cache", "x-request-id"])
         .max_age(3600);
     for origin in &settings.allowed_origins {

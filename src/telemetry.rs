@@ -58,6 +58,26 @@ pub fn request_id(req: &ServiceRequest) -> HeaderValue {
     }
 }
 
+/// An error answer that did not come from the service's own errors (CORS refusals of
+/// actix-cors, extractor rejections) in the API's format: `{"error": "..."}`, same status.
+pub fn in_api_format(
+    response: ServiceResponse<actix_web::body::BoxBody>,
+) -> ServiceResponse<actix_web::body::BoxBody> {
+    let Some(error) = response.response().error() else {
+        return response;
+    };
+    // A 500 keeps its error for `finish`, which logs the detail.
+    if error.as_error::<ApiError>().is_some() || !response.status().is_client_error() {
+        return response;
+    }
+    let status = response.status();
+    let message = error.to_string();
+    let (request, _) = response.into_parts();
+    let body =
+        actix_web::HttpResponse::build(status).json(crate::error::ErrorBody { error: message });
+    ServiceResponse::new(request, body)
+}
+
 /// Echoes the id, counts the request, and logs the detail of an internal error with the id.
 pub fn finish<B>(
     response: &mut ServiceResponse<B>,

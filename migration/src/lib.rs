@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_tables;
 mod m20261127_000002_create_rollups;
 mod m20261127_000003_covering_time_index;
+mod m20261201_000001_no_pad_and_nullable_archive_rollups;
 
 /// Runs this crate's migrations; `hourly_table` is the name of the hourly fact table.
 pub struct Migrator {
@@ -35,26 +36,58 @@ impl MigratorTraitSelf for Migrator {
             Box::new(m20261127_000003_covering_time_index::Migration {
                 hourly_table: self.hourly_table.clone(),
             }),
+            Box::new(
+                m20261201_000001_no_pad_and_nullable_archive_rollups::Migration {
+                    hourly_table: self.hourly_table.clone(),
+                },
+            ),
         ]
     }
 }
 
-/// A text column that compares byte for byte. MySQL's default collations fold case and accents,
-/// which would make `côte d'ivoire` and `cote d'ivoire` one key value; the other backends
-/// compare exactly already.
-pub(crate) fn text_column(
-    col: impl IntoIden,
-    len: u32,
-    backend: sea_orm_migration::sea_orm::DatabaseBackend,
-) -> ColumnDef {
-    let mut def = ColumnDef::new(col);
-    if backend == sea_orm_migration::sea_orm::DatabaseBackend::MySql {
-        // The character set must follow the type directly, before NULL / NOT NULL.
-        def.custom(Alias::new(format!(
-            "varchar({len}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        )));
+/// The collation of the text columns the service creates on MySQL: binary and NO PAD, so
+/// that values differing by case, accents or trailing spaces (`germany` and `germany `) are
+/// distinct keys, as on PostgreSQL and SQLite. MariaDB and MySQL 8 name it differently.
+pub(crate) async fn text_collation(
+    manager: &SchemaManager<'_>,
+) -> Result<Option<&'static str>, DbErr> {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    if manager.get_database_backend() != DatabaseBackend::MySql {
+        return Ok(None);
+    }
+    let row = manager
+        .get_connection()
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::MySql,
+            "SELECT VERSION() AS v",
+        ))
+        .await?;
+    let version: String = match row {
+        Some(row) => row.try_get("", "v")?,
+        None => String::new(),
+    };
+    Ok(Some(if version.contains("MariaDB") {
+        "utf8mb4_nopad_bin"
     } else {
-        def.string_len(len);
+        "utf8mb4_0900_bin"
+    }))
+}
+
+/// A text column that compares byte for byte: with `collation` (see [`text_collation`]) on
+/// MySQL, whose default collations fold case and accents and pad with spaces; the other
+/// backends compare exactly already.
+pub(crate) fn text_column(col: impl IntoIden, len: u32, collation: Option<&str>) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    match collation {
+        // The character set must follow the type directly, before NULL / NOT NULL.
+        Some(collation) => {
+            def.custom(Alias::new(format!(
+                "varchar({len}) CHARACTER SET utf8mb4 COLLATE {collation}"
+            )));
+        }
+        None => {
+            def.string_len(len);
+        }
     }
     def
 }

@@ -2,7 +2,6 @@
 //! `monthly_submissions` with the primary keys of the contract.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 pub struct Migration {
     pub hourly_table: String,
@@ -39,14 +38,14 @@ enum MonthlySubmissions {
     Count,
 }
 
-fn text(col: impl IntoIden, len: u32, backend: DatabaseBackend) -> ColumnDef {
-    crate::text_column(col, len, backend)
+fn text(col: impl IntoIden, len: u32, collation: Option<&str>) -> ColumnDef {
+    crate::text_column(col, len, collation)
 }
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
+        let collation = crate::text_collation(manager).await?;
         let hourly = Alias::new(&self.hourly_table);
         manager
             .create_table(
@@ -54,10 +53,10 @@ impl MigrationTrait for Migration {
                     .table(hourly.clone())
                     .if_not_exists()
                     .col(ColumnDef::new(Hourly::StartDttm).date_time().not_null())
-                    .col(text(Hourly::Category, 32, backend).not_null())
-                    .col(text(Hourly::Archive, 16, backend).null())
-                    .col(text(Hourly::Country, 255, backend).not_null())
-                    .col(text(Hourly::DownloadType, 16, backend).not_null())
+                    .col(text(Hourly::Category, 32, collation).not_null())
+                    .col(text(Hourly::Archive, 16, collation).null())
+                    .col(text(Hourly::Country, 255, collation).not_null())
+                    .col(text(Hourly::DownloadType, 16, collation).not_null())
                     .col(ColumnDef::new(Hourly::PrimaryCount).integer().null())
                     .col(ColumnDef::new(Hourly::CrossCount).integer().null())
                     // start_dttm leads the key: every range and daily query is a key-range scan.

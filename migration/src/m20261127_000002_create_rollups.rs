@@ -3,7 +3,6 @@
 //! cover the hours before the watermark in `rollup_state`; nothing else depends on them.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 pub struct Migration;
 
@@ -64,116 +63,128 @@ fn sums(table: &mut TableCreateStatement) {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        let text = |col: Col, len: u32| crate::text_column(col, len, backend);
-        manager
-            .create_table(
-                Table::create()
-                    .table(RollupHour::Table)
-                    .if_not_exists()
-                    .col(
-                        ColumnDef::new(RollupHour::Hour)
-                            .date_time()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(RollupHour::Rows).big_integer().not_null())
-                    .col(
-                        ColumnDef::new(RollupHour::PrimarySum)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(RollupHour::CrossSum)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        let mut day = Table::create();
-        day.table(RollupDay::Table)
-            .if_not_exists()
-            .col(ColumnDef::new(Col::Day).date().not_null())
-            .col(text(Col::Category, 32).not_null())
-            .col(text(Col::Archive, 16).null())
-            .col(text(Col::Country, 255).not_null())
-            .col(text(Col::DownloadType, 16).not_null())
-            .primary_key(
-                Index::create()
-                    .col(Col::Day)
-                    .col(Col::Category)
-                    .col(Col::Country)
-                    .col(Col::DownloadType),
-            );
-        sums(&mut day);
-        manager.create_table(day).await?;
-        // Archive may be NULL, so it cannot be part of a primary key: an index leads with day.
-        let mut category = Table::create();
-        category
-            .table(RollupDayCategory::Table)
-            .if_not_exists()
-            .col(ColumnDef::new(Col::Day).date().not_null())
-            .col(text(Col::Category, 32).not_null())
-            .col(text(Col::Archive, 16).null());
-        sums(&mut category);
-        manager.create_table(category).await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_rollup_day_category_day")
-                    .table(RollupDayCategory::Table)
-                    .col(Col::Day)
-                    .to_owned(),
-            )
-            .await?;
-        let mut country = Table::create();
-        country
-            .table(RollupDayCountry::Table)
-            .if_not_exists()
-            .col(ColumnDef::new(Col::Day).date().not_null())
-            .col(text(Col::Country, 255).not_null())
-            .primary_key(Index::create().col(Col::Day).col(Col::Country));
-        sums(&mut country);
-        manager.create_table(country).await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(RollupState::Table)
-                    .if_not_exists()
-                    .col(
-                        text_state(RollupState::Name, backend)
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(RollupState::Watermark).date_time().null())
-                    .to_owned(),
-            )
-            .await
+        create(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            "rollup_state",
-            "rollup_day_country",
-            "rollup_day_category",
-            "rollup_day",
-            "rollup_hour",
-        ] {
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(Alias::new(table))
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop(manager).await
     }
 }
 
-fn text_state(col: RollupState, backend: DatabaseBackend) -> ColumnDef {
-    crate::text_column(col, 32, backend)
+/// Creates the rollup tables, empty, if they are missing.
+pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let collation = crate::text_collation(manager).await?;
+    let text = |col: Col, len: u32| crate::text_column(col, len, collation);
+    manager
+        .create_table(
+            Table::create()
+                .table(RollupHour::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(RollupHour::Hour)
+                        .date_time()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(RollupHour::Rows).big_integer().not_null())
+                .col(
+                    ColumnDef::new(RollupHour::PrimarySum)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(RollupHour::CrossSum)
+                        .big_integer()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+    let mut day = Table::create();
+    day.table(RollupDay::Table)
+        .if_not_exists()
+        .col(ColumnDef::new(Col::Day).date().not_null())
+        .col(text(Col::Category, 32).not_null())
+        .col(text(Col::Archive, 16).null())
+        .col(text(Col::Country, 255).not_null())
+        .col(text(Col::DownloadType, 16).not_null());
+    sums(&mut day);
+    manager.create_table(day).await?;
+    // Archive may be NULL and differ between the hours of one day for one category,
+    // country and type, so there is no primary key (a refresh deletes and rewrites whole
+    // days, which keeps the rows unique): an index leads with day.
+    manager
+        .create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_rollup_day_day")
+                .table(RollupDay::Table)
+                .col(Col::Day)
+                .to_owned(),
+        )
+        .await?;
+    // Archive may be NULL, so it cannot be part of a primary key: an index leads with day.
+    let mut category = Table::create();
+    category
+        .table(RollupDayCategory::Table)
+        .if_not_exists()
+        .col(ColumnDef::new(Col::Day).date().not_null())
+        .col(text(Col::Category, 32).not_null())
+        .col(text(Col::Archive, 16).null());
+    sums(&mut category);
+    manager.create_table(category).await?;
+    manager
+        .create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_rollup_day_category_day")
+                .table(RollupDayCategory::Table)
+                .col(Col::Day)
+                .to_owned(),
+        )
+        .await?;
+    let mut country = Table::create();
+    country
+        .table(RollupDayCountry::Table)
+        .if_not_exists()
+        .col(ColumnDef::new(Col::Day).date().not_null())
+        .col(text(Col::Country, 255).not_null())
+        .primary_key(Index::create().col(Col::Day).col(Col::Country));
+    sums(&mut country);
+    manager.create_table(country).await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(RollupState::Table)
+                .if_not_exists()
+                .col(
+                    crate::text_column(RollupState::Name, 32, collation)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(RollupState::Watermark).date_time().null())
+                .to_owned(),
+        )
+        .await
+}
+
+/// Drops the rollup tables.
+pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    for table in [
+        "rollup_state",
+        "rollup_day_country",
+        "rollup_day_category",
+        "rollup_day",
+        "rollup_hour",
+    ] {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new(table))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
 }

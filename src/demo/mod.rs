@@ -185,6 +185,12 @@ pub async fn seed(
     spec: DemoSpec,
     monthly: bool,
 ) -> Result<DemoReport, DbErr> {
+    if spec.to <= spec.from || spec.rows_per_hour == 0 {
+        // Nothing to write; the monthly tables are derived from the hours written.
+        return Err(DbErr::Custom(
+            "a demo needs at least one hour and one row per hour".into(),
+        ));
+    }
     let started = Instant::now();
     let pop = Popularity::new()?;
     let mut loader = HourlyLoader::begin(db, table, spec.from, spec.to).await?;

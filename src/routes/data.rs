@@ -96,11 +96,22 @@ async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let key = super::params::answer_key(endpoint, req)?;
     let (cached, status) = state.cache.get(key).await?;
-    Ok(respond(req, &cached, status))
+    Ok(respond(
+        req,
+        &cached,
+        status,
+        state.cache.data_as_of(&cached),
+    ))
 }
 
 /// 200 with the body, or 304 when the client already holds this ETag.
-pub fn respond(req: &HttpRequest, cached: &Cached, status: CacheStatus) -> HttpResponse {
+/// `data_as_of` is the newest hour of data now (see `AnswerCache::data_as_of`).
+pub fn respond(
+    req: &HttpRequest,
+    cached: &Cached,
+    status: CacheStatus,
+    data_as_of: Option<chrono::NaiveDateTime>,
+) -> HttpResponse {
     let not_modified = req
         .headers()
         .get(IF_NONE_MATCH)
@@ -120,7 +131,7 @@ pub fn respond(req: &HttpRequest, cached: &Cached, status: CacheStatus) -> HttpR
         .insert_header((X_CACHE, status.header()))
         // The body depends on Accept (JSON or CSV): shared caches must key on it.
         .append_header((VARY, "Accept"));
-    if let Some(as_of) = cached.data_as_of {
+    if let Some(as_of) = data_as_of {
         response.insert_header((DATA_AS_OF, labels::utc_hour(as_of)));
     }
     if not_modified {

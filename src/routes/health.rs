@@ -34,16 +34,24 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "database": backend,
             "data_as_of": newest.map(labels::utc_hour),
         }))),
-        Err(e) if is_unavailable(&e) => {
-            log::warn!("readiness check failed: {e}");
-            Err(ApiError::Unavailable(format!("{backend} is not answering")))
-        }
         Err(e) => {
             log::warn!("readiness check failed: {e}");
-            Err(ApiError::Unavailable(format!(
-                "the hourly table {} cannot be read; check database.table",
-                state.settings.database.table
-            )))
+            // The pool says only that it timed out; one direct connection tells why (refused,
+            // wrong password, no such database). It is logged, not shown: it names the host.
+            let cause = match state.settings.database_target() {
+                Ok(target) => db::diagnose(&target, state.settings.database.acquire_timeout).await,
+                Err(_) => None,
+            };
+            if let Some(cause) = &cause {
+                log::warn!("database: {cause}");
+            }
+            Err(ApiError::Unavailable(match (cause, is_unavailable(&e)) {
+                (Some(_), _) | (None, true) => format!("{backend} is not answering"),
+                (None, false) => format!(
+                    "the hourly table {} cannot be read; check database.table",
+                    state.settings.database.table
+                ),
+            }))
         }
     }
 }

@@ -196,9 +196,19 @@ impl Settings {
         let plain_url = ["DATABASE_URI", "DATABASE_URL"]
             .iter()
             .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).cloned());
+        let port = env.get("PORT").filter(|p| !p.is_empty());
+        if let Some(port) = port
+            && port.parse::<u16>().is_err()
+        {
+            return Err(SettingsError::Invalid {
+                key: "PORT",
+                value: port.clone(),
+                reason: "a port is a number from 0 to 65535".into(),
+            });
+        }
         let plain = Config::builder()
             .set_override_option("database.url", plain_url)?
-            .set_override_option("server.port", env.get("PORT").cloned())?
+            .set_override_option("server.port", port.cloned())?
             .build()?;
         let stats_env: config::Map<String, String> = env
             .iter()
@@ -250,6 +260,13 @@ impl Settings {
                 reason: "at least one connection is needed".into(),
             });
         }
+        if self.demo.days == 0 {
+            return Err(SettingsError::Invalid {
+                key: "demo.days",
+                value: "0".into(),
+                reason: "at least one day".into(),
+            });
+        }
         if self.demo.rows_per_hour == 0 {
             return Err(SettingsError::Invalid {
                 key: "demo.rows_per_hour",
@@ -267,6 +284,33 @@ impl Settings {
                 key: "cache.warm_timezones",
                 value: zone.clone(),
                 reason: "not an IANA time zone name".into(),
+            });
+        }
+        if let Some(directive) = self
+            .log
+            .level
+            .split(',')
+            .map(str::trim)
+            .find(|d| !valid_log_directive(d))
+        {
+            return Err(SettingsError::Invalid {
+                key: "log.level",
+                value: directive.to_string(),
+                reason: "a level (off, error, warn, info, debug, trace) or target=level, \
+                         comma-separated"
+                    .into(),
+            });
+        }
+        if let Some(origin) = self
+            .cors
+            .allowed_origins
+            .iter()
+            .find(|o| o.as_str() != "*" && !valid_origin(o))
+        {
+            return Err(SettingsError::Invalid {
+                key: "cors.allowed_origins",
+                value: origin.clone(),
+                reason: "an origin is * or scheme://host[:port], without a path".into(),
             });
         }
         if self.cache.probe_interval.is_zero() {
@@ -296,6 +340,31 @@ impl Settings {
             .map(|t| t.expose_secret())
             .filter(|t| !t.is_empty())
     }
+}
+
+/// One directive of an env_logger filter: `level` or `target=level`.
+fn valid_log_directive(directive: &str) -> bool {
+    let level =
+        directive.rsplit_once('=').map_or(
+            directive,
+            |(target, level)| {
+                if target.is_empty() { "" } else { level }
+            },
+        );
+    level.parse::<log::LevelFilter>().is_ok()
+}
+
+/// A browser origin: `scheme://host[:port]`, nothing after it.
+fn valid_origin(origin: &str) -> bool {
+    url::Url::parse(origin).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.path() == "/"
+            && !origin.ends_with('/')
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && u.username().is_empty()
+    })
 }
 
 /// A duration given as seconds (`30`, `0.5`) or in words (`"30s"`, `"500ms"`, `"1h"`).
@@ -451,6 +520,45 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("server.max_groups"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_log_level_cors_origin_or_port_is_refused_naming_what_was_set() {
+        let err = |pairs: &[(&str, &str)]| {
+            load(Path::new("/nonexistent"), pairs)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&[("STATS__LOG__LEVEL", "loud")]);
+        assert!(e.contains("log.level") && e.contains("loud"), "{e}");
+        let e = err(&[("STATS__LOG__LEVEL", "info,sqlx=chatty")]);
+        assert!(e.contains("sqlx=chatty"), "{e}");
+        let e = err(&[(
+            "STATS__CORS__ALLOWED_ORIGINS",
+            "https://a.example,not an origin",
+        )]);
+        assert!(
+            e.contains("cors.allowed_origins") && e.contains("not an origin"),
+            "{e}"
+        );
+        let e = err(&[("STATS__CORS__ALLOWED_ORIGINS", "https://a.example/path")]);
+        assert!(e.contains("cors.allowed_origins"), "{e}");
+        let e = err(&[("PORT", "abc")]);
+        assert!(
+            e.contains("PORT") && e.contains("abc") && !e.contains("server.port"),
+            "{e}"
+        );
+        let ok = load(
+            Path::new("/nonexistent"),
+            &[
+                ("STATS__LOG__LEVEL", "warn,stats_backend=debug"),
+                (
+                    "STATS__CORS__ALLOWED_ORIGINS",
+                    "https://a.example,http://localhost:3000",
+                ),
+            ],
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

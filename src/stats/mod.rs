@@ -145,6 +145,25 @@ impl Query {
         }
     }
 
+    /// The bytes the query holds beside its own size (filter values), for the cache's bound.
+    pub fn heap_bytes(&self) -> usize {
+        let filters = match self {
+            Query::Data(q) => q.filters.as_slice(),
+            _ => &[],
+        };
+        std::mem::size_of::<Self>()
+            + filters
+                .iter()
+                .map(|f| {
+                    std::mem::size_of::<params::Filter>()
+                        + f.values
+                            .iter()
+                            .map(|v| v.capacity() + std::mem::size_of::<String>())
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+
     /// Whether the answer reads `monthly_submissions`.
     pub fn reads_submissions(&self) -> bool {
         matches!(self, Query::Submissions(_))

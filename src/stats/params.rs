@@ -111,6 +111,11 @@ impl RawValue {
             Some(v) if v.len() > MAX_VALUE_LEN => Err(DeError(bad(format!(
                 "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
             )))),
+            // No stored value holds one, and PostgreSQL refuses a NUL in bound text.
+            Some(v) if v.chars().any(char::is_control) => Err(DeError(bad(format!(
+                "parameter {name}: control characters (NUL, tab, line breaks, ...) are not \
+                 allowed in a value"
+            )))),
             Some(v) => Ok(v),
         }
     }
@@ -650,6 +655,21 @@ mod tests {
         let long = "a".repeat(MAX_VALUE_LEN + 1);
         let err = data(&format!("model=hourly&group_by=country&archive={long}")).unwrap_err();
         assert!(err.contains("archive") && err.contains("longer"), "{err}");
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_known_parameter() {
+        for q in [
+            "model=hourly&group_by=country&country=a%00b",
+            "model=hourly&group_by=country&category=%00",
+            "model=hourly&group_by=country&archive=cs%0A",
+            "model=hourly&group_by=country&download_type=%09pdf",
+            "model=hourly%00&group_by=country",
+        ] {
+            let err = data(q).unwrap_err();
+            assert!(err.contains("control characters"), "{q}: {err}");
+        }
+        assert!(data("model=hourly&group_by=country&unknown=%00").is_ok());
     }
 
     #[test]

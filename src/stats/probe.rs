@@ -27,7 +27,7 @@ pub fn add_probe_rows(
     by_hour: &mut BTreeMap<NaiveDateTime, (i64, i64, i64)>,
 ) -> Result<(), DbErr> {
     for row in rows {
-        if let Some(hour) = bucket_hour(row, backend)? {
+        if let Some(hour) = bucket_hour(row, super::sql::hour_is_raw(backend))? {
             let counts = by_hour.entry(hour).or_default();
             counts.0 += row.try_get::<Option<i64>>("", "rows")?.unwrap_or(0);
             counts.1 += row.try_get::<Option<i64>>("", "primary_sum")?.unwrap_or(0);

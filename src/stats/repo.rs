@@ -17,7 +17,6 @@ use super::plan::{self, Cutoff};
 use super::probe::{Fingerprint, add_probe_rows};
 use super::rows::{AggRow, decode_group, merge_equal_groups};
 use super::sql::{self, Aggregate};
-use super::vocab::TimeGroup;
 
 /// The newest hour of data as a statement saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,10 +193,11 @@ impl Repository {
                 Ok((groups, freshness))
             })
             .await?;
-        let groups = match q.time_group {
-            // Timestamps within one hour are one bucket.
-            Some(TimeGroup::Hour) if sql::hour_is_raw(backend) => merge_equal_groups(groups),
-            _ => groups,
+        // Timestamps within one hour are one bucket.
+        let groups = if q.raw_hours(backend) {
+            merge_equal_groups(groups)
+        } else {
+            groups
         };
         Ok((groups, freshness))
     }

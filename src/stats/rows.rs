@@ -5,7 +5,7 @@ use chrono::{NaiveDateTime, Timelike};
 use sea_orm::{DbBackend, DbErr, QueryResult};
 
 use super::labels;
-use super::sql::{self, Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
+use super::sql::{Aggregate, BUCKET_ALIAS, DIM_ALIASES, VALUE_ALIAS};
 use super::vocab::TimeGroup;
 
 /// One group of an aggregate: dimension values (NULL stays `None`), bucket label, sum.
@@ -17,9 +17,9 @@ pub struct AggRow {
 }
 
 /// Start of the UTC hour of a row's hour bucket, whichever form the backend returns it in
-/// ([`sql::hour_is_raw`]). `None` for a NULL or unreadable time.
-pub fn bucket_hour(row: &QueryResult, backend: DbBackend) -> Result<Option<NaiveDateTime>, DbErr> {
-    if sql::hour_is_raw(backend) {
+/// (`raw`: the timestamp itself, else the `YYYY-MM-DD HH` label). `None` for a NULL or unreadable time.
+pub fn bucket_hour(row: &QueryResult, raw: bool) -> Result<Option<NaiveDateTime>, DbErr> {
+    if raw {
         let time: Option<NaiveDateTime> = row.try_get("", BUCKET_ALIAS)?;
         Ok(time.and_then(|t| t.date().and_hms_opt(t.hour(), 0, 0)))
     } else {
@@ -28,14 +28,33 @@ pub fn bucket_hour(row: &QueryResult, backend: DbBackend) -> Result<Option<Naive
     }
 }
 
+/// A dimension value: text, or on MySQL the binary string of `sql::dimension_expr`, which
+/// holds UTF-8 (the column's value converted to utf8mb4).
+fn dimension_value(
+    row: &QueryResult,
+    alias: &str,
+    backend: DbBackend,
+) -> Result<Option<String>, DbErr> {
+    match backend {
+        DbBackend::MySql => row
+            .try_get::<Option<Vec<u8>>>("", alias)?
+            .map(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|e| DbErr::Custom(format!("a dimension value is not UTF-8: {e}")))
+            })
+            .transpose(),
+        _ => row.try_get::<Option<String>>("", alias),
+    }
+}
+
 /// One row of an aggregate statement.
 pub fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Result<AggRow, DbErr> {
     let mut dims: [Option<String>; 2] = [None, None];
     for (slot, alias) in dims.iter_mut().zip(DIM_ALIASES).take(q.dimensions.len()) {
-        *slot = row.try_get::<Option<String>>("", alias)?;
+        *slot = dimension_value(row, alias, backend)?;
     }
     let bucket = match q.time_group {
-        Some(TimeGroup::Hour) => bucket_hour(row, backend)?.map(labels::raw_hour),
+        Some(TimeGroup::Hour) => bucket_hour(row, q.raw_hours(backend))?.map(labels::raw_hour),
         Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
         None => None,
     };

@@ -24,6 +24,15 @@ pub struct Aggregate {
     pub limit: Option<u64>,
 }
 
+impl Aggregate {
+    /// Whether hour buckets come back as the raw timestamps, to be merged by hour in Rust
+    /// ([`hour_is_raw`]). Not when the rows are limited: the limit would count timestamps
+    /// (10:00 and 10:30 as two) before they are merged, so the database groups by the hour.
+    pub fn raw_hours(&self, backend: DbBackend) -> bool {
+        self.time_group == Some(TimeGroup::Hour) && self.limit.is_none() && hour_is_raw(backend)
+    }
+}
+
 /// Output column names; the row decoder reads them back.
 pub const DIM_ALIASES: [&str; 2] = ["d1", "d2"];
 pub const BUCKET_ALIAS: &str = "bucket";
@@ -37,12 +46,14 @@ fn with_newest(select: &mut SelectStatement, table: &str) {
     select.expr_as(Expr::from(newest_hour(table)), Alias::new(NEWEST_ALIAS));
 }
 
-/// A dimension compared byte for byte. MySQL's default collations fold case and accents, so
-/// there the value is converted to a binary collation; the others compare exactly already.
+/// A dimension compared byte for byte. MySQL's collations fold case and accents, and even
+/// `utf8mb4_bin` pads with spaces (`germany` = `germany `), so there the value is compared,
+/// grouped and returned as its UTF-8 bytes (a binary string, no padding; `rows` decodes it);
+/// the others compare exactly already.
 pub fn dimension_expr(backend: DbBackend, dimension: Dimension) -> SimpleExpr {
     match backend {
         DbBackend::MySql => Expr::cust(format!(
-            "CONVERT(`{}` USING utf8mb4) COLLATE utf8mb4_bin",
+            "CAST(CONVERT(`{}` USING utf8mb4) AS BINARY)",
             dimension.column_name()
         )),
         _ => Expr::col(dimension.column()),
@@ -54,7 +65,7 @@ pub fn dimension_expr(backend: DbBackend, dimension: Dimension) -> SimpleExpr {
 /// them back with `rows::bucket_hour`). There is no portable date truncation,
 /// and the format stays inline: bound, PostgreSQL would see SELECT and GROUP BY as different.
 pub fn bucket_expr(backend: DbBackend, time_group: TimeGroup) -> SimpleExpr {
-    bucket_on(backend, time_group, "start_dttm")
+    bucket_on(backend, time_group, "start_dttm", hour_is_raw(backend))
 }
 
 /// Whether hour buckets are the time column itself rather than a formatted label. PostgreSQL
@@ -66,9 +77,15 @@ pub fn hour_is_raw(backend: DbBackend) -> bool {
     matches!(backend, DbBackend::Postgres | DbBackend::MySql)
 }
 
-/// [`bucket_expr`] over another datetime or date column (of a rollup table).
-fn bucket_on(backend: DbBackend, time_group: TimeGroup, column: &'static str) -> SimpleExpr {
-    if time_group == TimeGroup::Hour && hour_is_raw(backend) {
+/// [`bucket_expr`] over another datetime or date column (of a rollup table); hours as the raw
+/// column when `raw_hours` (see [`Aggregate::raw_hours`]).
+fn bucket_on(
+    backend: DbBackend,
+    time_group: TimeGroup,
+    column: &'static str,
+    raw_hours: bool,
+) -> SimpleExpr {
+    if time_group == TimeGroup::Hour && raw_hours {
         return Expr::col(Alias::new(column));
     }
     let (pg, my, lite) = match time_group {
@@ -204,7 +221,12 @@ fn aggregate_from(
         select.add_group_by([expr]);
     }
     if let Some(time_group) = q.time_group {
-        let expr = bucket_on(backend, time_group, source.time_column());
+        let expr = bucket_on(
+            backend,
+            time_group,
+            source.time_column(),
+            q.raw_hours(backend),
+        );
         select.expr_as(expr.clone(), Alias::new(BUCKET_ALIAS));
         select.add_group_by([expr]);
     }
@@ -360,7 +382,7 @@ mod tests {
                 DbBackend::MySql => assert!(
                     sql.contains("DATE_FORMAT(`start_dttm`, '%Y-%m')")
                         && sql.contains("AS SIGNED")
-                        && sql.contains("COLLATE utf8mb4_bin")
+                        && sql.contains("AS BINARY)")
                 ),
                 _ => assert!(sql.contains("strftime('%Y-%m', \"start_dttm\")")),
             }

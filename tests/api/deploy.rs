@@ -228,7 +228,10 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
         .env("STATS__DATABASE__TABLE", "slow_hourly")
         .env("STATS__SERVER__WORKERS", "1")
         .env("STATS__SERVER__SHUTDOWN_TIMEOUT", "20s")
-        .env("STATS_CONFIG_DIR", "/nonexistent")
+        .env(
+            "STATS_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -285,7 +285,10 @@ pub fn run_cli(url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stats-backend"))
         .args(args)
         .env("DATABASE_URI", url)
-        .env("STATS_CONFIG_DIR", "/nonexistent")
+        .env(
+            "STATS_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
         .env("RUST_LOG", "warn")
         .output()
         .expect("run stats-backend")

@@ -6,6 +6,7 @@ mod helpers;
 mod cache;
 mod csv_format;
 mod daily;
+mod defects;
 mod deploy;
 mod get_data;
 mod global_sum;
