@@ -50,7 +50,8 @@ macro_rules! data_handler {
             tag = "data",
             params($params),
             responses(
-                (status = 200, description = "The answer (JSON, or CSV with format=csv / Accept: text/csv)", body = $body),
+                (status = 200, description = "The answer: JSON, or CSV with a header line (format=csv or Accept: text/csv; nested answers one row per point)",
+                    content(($body = "application/json"), (String = "text/csv"))),
                 $($extra,)*
                 DataResponses
             )

@@ -12,7 +12,7 @@ use percent_encoding::percent_decode;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 
-use super::vocab::{Dimension, Format, Metric, Model, ModelName, TimeGroup};
+use super::vocab::{Dimension, Format, Metric, Model, ModelName, Period, TimeGroup};
 
 /// Longest query string, in bytes: the longest legitimate one (100 filter values) fits well.
 pub const MAX_QUERY_LEN: usize = 8 * 1024;
@@ -368,18 +368,22 @@ pub struct DataParams {
     #[param(value_type = Option<Metric>, inline)]
     pub metric: Option<String>,
     /// First UTC day, inclusive.
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub start_date: Option<String>,
     /// Last UTC day, inclusive.
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub end_date: Option<String>,
     /// Exact countries, comma-separated (any matches; matched lowercase; `\,` is a comma).
+    #[param(max_length = 4096)]
     pub country: Option<String>,
     /// Exact categories, comma-separated.
+    #[param(max_length = 4096)]
     pub category: Option<String>,
     /// Exact archives, comma-separated.
+    #[param(max_length = 4096)]
     pub archive: Option<String>,
     /// Exact download types, comma-separated.
+    #[param(max_length = 4096)]
     pub download_type: Option<String>,
     /// `csv` for CSV (also chosen by `Accept: text/csv`).
     #[param(value_type = Option<Format>, inline)]
@@ -411,10 +415,10 @@ pub struct GlobalSumParams {
     #[param(value_type = Option<Metric>, inline)]
     pub metric: Option<String>,
     /// First UTC day, inclusive.
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub start_date: Option<String>,
     /// Last UTC day, inclusive.
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub end_date: Option<String>,
     /// `csv` for CSV.
     #[param(value_type = Option<Format>, inline)]
@@ -426,10 +430,10 @@ pub struct GlobalSumParams {
 #[into_params(parameter_in = Query)]
 pub struct DailyParams {
     /// Any IANA time zone name (default `UTC`).
-    #[param(example = "America/New_York")]
+    #[param(example = "America/New_York", max_length = 64)]
     pub timezone: Option<String>,
     /// The local day (default: today in `timezone`).
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub date: Option<String>,
     /// The fact table (default `hourly`).
     #[param(value_type = Option<ModelName>, inline)]
@@ -444,13 +448,13 @@ pub struct DailyParams {
 #[into_params(parameter_in = Query)]
 pub struct SubmissionsParams {
     /// `month` (default) or `year`.
-    #[param(value_type = Option<TimeGroup>, inline)]
+    #[param(value_type = Option<Period>, inline)]
     pub time_group: Option<String>,
     /// First day, inclusive (a month counts when its first day is inside the range).
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub start_date: Option<String>,
     /// Last day, inclusive.
-    #[param(value_type = Option<NaiveDate>)]
+    #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub end_date: Option<String>,
     /// `csv` for CSV.
     #[param(value_type = Option<Format>, inline)]
@@ -575,10 +579,10 @@ impl TryFrom<&SubmissionsParams> for SubmissionsQuery {
         let time_group = optional(
             &p.time_group,
             "time_group",
-            |s| TimeGroup::from_wire(s).filter(|t| matches!(t, TimeGroup::Month | TimeGroup::Year)),
-            "month, year",
+            Period::from_wire,
+            Period::ALLOWED,
         )?
-        .unwrap_or(TimeGroup::Month);
+        .map_or(TimeGroup::Month, Period::time_group);
         Ok(Self {
             time_group,
             range: DateRange::parse(&p.start_date, &p.end_date)?,

@@ -74,6 +74,20 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The periods of the monthly tables (submissions): no week, day or hour.
+    Period { Month => "month", Year => "year" }
+}
+
+impl Period {
+    pub fn time_group(self) -> TimeGroup {
+        match self {
+            Period::Month => TimeGroup::Month,
+            Period::Year => TimeGroup::Year,
+        }
+    }
+}
+
+wire_enum! {
     /// What `data` / `total_sum` adds up.
     Metric { Primary => "primary", Cross => "cross", Total => "total" }
 }

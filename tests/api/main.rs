@@ -15,4 +15,5 @@ mod health;
 mod hostile;
 mod imports;
 mod model;
+mod openapi_driven;
 mod rollups;
