@@ -121,10 +121,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or(&settings.log.level),
-    )
-    .init();
+    crate::logging::init(&settings.log);
     match execute(cli.command.unwrap_or(Command::Serve), settings).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -323,16 +320,20 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let db = writer(&settings).await?;
             let report = crate::write::rollups::refresh(&db, &settings.database.table).await?;
             log::info!(
-                "rollups refreshed: {} day(s) rebuilt in {:.1} s, watermark {:?}",
+                "rollups refreshed: {} day(s) rebuilt in {:.1} s, {}",
                 report.days_rebuilt,
                 report.seconds,
-                report.watermark
+                report.watermark.map_or_else(
+                    || "no hours to roll up".to_string(),
+                    |w| format!("hours before {w} rolled up")
+                )
             );
         }
         Command::ImportLegacy { file } => {
             let text = read(&file)?;
             let months = import::parse_legacy(&text)
                 .with_context(|| format!("{} refused", file.display()))?;
+            log::info!("{}: {} legacy months checked", file.display(), months.len());
             let db = writer(&settings).await?;
             import::import_legacy(&db, &months).await?;
             log::info!(
@@ -345,6 +346,11 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let text = read(&file)?;
             let months = import::parse_submissions(&text)
                 .with_context(|| format!("{} refused", file.display()))?;
+            log::info!(
+                "{}: {} submission months checked",
+                file.display(),
+                months.len()
+            );
             let db = writer(&settings).await?;
             import::import_submissions(&db, &months).await?;
             log::info!(

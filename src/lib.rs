@@ -20,6 +20,7 @@ pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod logging;
 pub mod metrics;
 pub mod routes;
 pub mod settings;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::{App, HttpServer, web};
 use sea_orm::DatabaseConnection;
 
 use actix_web::dev::Service;
@@ -94,9 +94,6 @@ impl Application {
                         Ok(response)
                     }
                 })
-                .wrap(middleware::Logger::new(
-                    r#"%a "%r" %s %b %T id=%{x-request-id}o"#,
-                ))
                 .configure(routes::configure)
                 .service(routes::docs::docs_service(openapi.clone()))
                 .service(web::redirect("/docs", "/docs/"))

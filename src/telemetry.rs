@@ -79,7 +79,7 @@ pub fn in_api_format(
 }
 
 /// Echoes the id, counts the request, and logs the detail of an internal error with the id.
-pub fn finish<B>(
+pub fn finish<B: actix_web::body::MessageBody>(
     response: &mut ServiceResponse<B>,
     request_id: &HeaderValue,
     metrics: &Metrics,
@@ -97,11 +97,13 @@ pub fn finish<B>(
             })
             .unwrap_or_else(|| "no detail".into());
         log::error!(
+            request_id = id;
             "request {id}: {} {}: {detail}",
             response.request().method(),
             response.request().path()
         );
     }
+    access_line(response, id, started);
     response
         .headers_mut()
         .insert(REQUEST_ID, request_id.clone());
@@ -118,4 +120,46 @@ pub fn finish<B>(
         .http_latency
         .with_label_values(&[route.as_str()])
         .observe(started.elapsed().as_secs_f64());
+}
+
+/// The access log line of a finished request: a short text message, and for JSON logs the
+/// `httpRequest` object Cloud Logging shows as the request.
+fn access_line<B: actix_web::body::MessageBody>(
+    response: &ServiceResponse<B>,
+    id: &str,
+    started: Instant,
+) {
+    if !log::log_enabled!(target: "access", log::Level::Info) {
+        return;
+    }
+    let request = response.request();
+    let status = response.status().as_u16();
+    let size = match response.response().body().size() {
+        actix_web::body::BodySize::Sized(n) => n,
+        _ => 0,
+    };
+    let elapsed = started.elapsed();
+    let connection = request.connection_info();
+    let http_request = serde_json::json!({
+        "requestMethod": request.method().as_str(),
+        "requestUrl": request.uri().to_string(),
+        "status": status,
+        "responseSize": size.to_string(),
+        "userAgent": request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        "remoteIp": connection.realip_remote_addr(),
+        "protocol": format!("{:?}", request.version()),
+        "latency": format!("{:.6}s", elapsed.as_secs_f64()),
+    });
+    log::info!(
+        target: "access",
+        request_id = id,
+        httpRequest:serde = http_request;
+        "{} {} {status} {size} B {:.1} ms id={id}",
+        request.method(),
+        request.uri(),
+        elapsed.as_secs_f64() * 1000.0
+    );
 }

@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use crate::settings::Settings;
+use crate::write::progress::Progress;
 use crate::write::{self, HourlyLoader, OwnedRecord};
 use taxonomy::{CATEGORIES, COUNTRIES, DOWNLOAD_TYPES};
 
@@ -198,6 +199,8 @@ pub async fn seed(
     let mut buf = Vec::with_capacity(spec.rows_per_hour as usize);
     let mut first_day_total = 0i64;
     let mut hours = 0i64;
+    let total_hours = (spec.to - spec.from).num_hours().max(0) as u64;
+    let mut progress = Progress::new("writing demo hours", total_hours, "hours");
     while hour < spec.to {
         buf.clear();
         rows_for_hour(&pop, spec.seed, hour, spec.rows_per_hour, &mut buf);
@@ -209,7 +212,9 @@ pub async fn seed(
         }
         hours += 1;
         hour += Duration::hours(1);
+        progress.inc(1);
     }
+    drop(progress);
     let hourly_rows = loader.commit().await?;
     write::analyze(db, &[table]).await?;
     let (mut legacy_months, mut submission_months) = (0, 0);

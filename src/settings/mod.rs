@@ -133,6 +133,17 @@ pub struct DemoSettings {
 pub struct LogSettings {
     /// env_logger filter used when `RUST_LOG` is not set.
     pub level: String,
+    /// `text`, `json` (one object per line, Cloud Logging's fields), or `auto`: JSON unless
+    /// standard error is a terminal.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
 }
 
 /// A setting that cannot be used; the message names the key and the value.

@@ -83,6 +83,17 @@ pub enum Query {
     Submissions(SubmissionsQuery),
 }
 
+/// What one heap allocation of `bytes` costs: glibc's malloc adds an 8-byte header and rounds up
+/// to 16 bytes (its smallest chunk is 32). A key of a thousand short filter values holds more in
+/// this overhead than in the values themselves.
+fn allocation(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        (bytes + 8).div_ceil(16).max(2) * 16
+    }
+}
+
 impl Query {
     /// Parses a query string for `endpoint`, once: the endpoint's raw params, then the
     /// validated query. `now` resolves the daily endpoint's default date.
@@ -152,13 +163,14 @@ impl Query {
             _ => &[],
         };
         std::mem::size_of::<Self>()
+            + allocation(std::mem::size_of_val(filters))
             + filters
                 .iter()
                 .map(|f| {
-                    std::mem::size_of::<params::Filter>()
+                    allocation(f.values.capacity() * std::mem::size_of::<String>())
                         + f.values
                             .iter()
-                            .map(|v| v.capacity() + std::mem::size_of::<String>())
+                            .map(|v| allocation(v.capacity()))
                             .sum::<usize>()
                 })
                 .sum::<usize>()

@@ -9,6 +9,7 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::Value;
 
 use super as write;
+use super::progress::Progress;
 use crate::stats::params::parse_date;
 
 /// Why a file was refused; the message names the entry and the reason.
@@ -143,13 +144,20 @@ fn looks_yearly(months: &[(NaiveDate, i64)]) -> bool {
             .all(|w| w[1].0.year() - w[0].0.year() == 1)
 }
 
+/// Months per statement: small enough for every backend's parameter limit.
+const CHUNK: usize = 120;
+
 /// Upserts legacy months in one transaction.
 pub async fn import_legacy(
     db: &DatabaseConnection,
     months: &[(NaiveDate, i64)],
 ) -> Result<(), ImportError> {
     let tx = db.begin().await?;
-    write::upsert_monthly_downloads(&tx, months).await?;
+    let mut progress = Progress::new("writing legacy months", months.len() as u64, "months");
+    for chunk in months.chunks(CHUNK) {
+        write::upsert_monthly_downloads(&tx, chunk).await?;
+        progress.inc(chunk.len() as u64);
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -160,7 +168,11 @@ pub async fn import_submissions(
     months: &[(NaiveDate, i32)],
 ) -> Result<(), ImportError> {
     let tx = db.begin().await?;
-    write::upsert_monthly_submissions(&tx, months).await?;
+    let mut progress = Progress::new("writing submission months", months.len() as u64, "months");
+    for chunk in months.chunks(CHUNK) {
+        write::upsert_monthly_submissions(&tx, chunk).await?;
+        progress.inc(chunk.len() as u64);
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
+use super::progress::Progress;
 use crate::stats::plan::{rollup_hours, watermark};
 use crate::stats::probe::add_probe_rows;
 use crate::stats::sql::{self, dimension_expr};
@@ -40,9 +41,12 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         .filter(|h| stored.get(*h) != live.get(*h))
         .map(|h| h.date())
         .collect();
+    let mut progress = Progress::new("rebuilding rollup days", days.len() as u64, "days");
     for day in &days {
         rebuild_day(&tx, table, *day).await?;
+        progress.inc(1);
     }
+    drop(progress);
     if new_watermark != old_watermark {
         let mut upsert = Query::insert();
         upsert

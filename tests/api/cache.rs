@@ -124,15 +124,12 @@ async fn rows_of_a_new_hour_are_served_within_one_probe_interval(backend: Backen
     );
     // Let the probe take its first fingerprint.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let new_hour = vec![Row::new(
-        dt("2026-03-08 09:00:00"),
-        "cs.AI",
-        Some("cs"),
-        "germany",
-        "pdf",
-        Some(4242),
-        Some(1),
-    )];
+    let new_hour = vec![
+        Row::at(dt("2026-03-08 09:00:00"))
+            .country("germany")
+            .primary(4242)
+            .cross(1),
+    ];
     app.db.insert(&new_hour).await;
     rows.extend(new_hour);
     let want = model::global_sum(&rows, &[], "day", "primary", (None, None));

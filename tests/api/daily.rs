@@ -20,15 +20,12 @@ fn rows_around(day: NaiveDate) -> Vec<Row> {
         let hour = start + Duration::hours(h);
         for (i, country) in ["germany", "india", "united states"].iter().enumerate() {
             let n = ((h * 7 + i as i64 * 3) % 50) as i32;
-            rows.push(Row::new(
-                hour,
-                "cs.AI",
-                Some("cs"),
-                country,
-                "pdf",
-                (i != 1 || h % 5 != 0).then_some(n),
-                Some(1),
-            ));
+            rows.push(
+                Row::at(hour)
+                    .country(country)
+                    .primary((i != 1 || h % 5 != 0).then_some(n))
+                    .cross(1),
+            );
         }
     }
     rows
@@ -198,15 +195,7 @@ async fn times_inside_an_hour_count_in_that_hour(backend: Backend) {
             }
             let start = day.and_hms_opt(h, minute, second).unwrap();
             let n = (h as i32 * 7 + i as i32 * 11) % 40;
-            rows.push(Row::new(
-                start,
-                "cs.AI",
-                Some("cs"),
-                "germany",
-                "pdf",
-                Some(n),
-                Some(i as i32),
-            ));
+            rows.push(Row::at(start).country("germany").primary(n).cross(i as i32));
         }
     }
     app.db.insert(&rows).await;

@@ -177,16 +177,11 @@ async fn unix_socket_urls_connect(backend: Backend) {
     let Some(db) = TestDb::create(backend).await else {
         return;
     };
-    db.insert(&[Row::new(
-        dt("2026-03-01 10:00:00"),
-        "cs.AI",
-        Some("cs"),
-        "germany",
-        "pdf",
-        Some(12),
-        Some(3),
-    )])
-    .await;
+    db.insert(&[Row::at(dt("2026-03-01 10:00:00"))
+        .country("germany")
+        .primary(12)
+        .cross(3)])
+        .await;
     let Some(url) = socket_url(&db) else { return };
     let server = TestApp::spawn_detached(url.clone(), Duration::from_secs(2)).await;
     assert_eq!(server.get_json("/readyz").await["status"], "ready", "{url}");
@@ -206,16 +201,11 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
     let Some(db) = TestDb::create(backend).await else {
         return;
     };
-    db.insert(&[Row::new(
-        dt("2026-03-01 10:00:00"),
-        "cs.AI",
-        Some("cs"),
-        "germany",
-        "pdf",
-        Some(12),
-        Some(3),
-    )])
-    .await;
+    db.insert(&[Row::at(dt("2026-03-01 10:00:00"))
+        .country("germany")
+        .primary(12)
+        .cross(3)])
+        .await;
     crate::helpers::create_slow_view(&db, 2).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -283,7 +273,118 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
     db.drop_database().await;
 }
 
+/// With `log.format = "json"`, every line the service writes to standard error is one JSON
+/// object with Cloud Logging's fields; an access line carries the request id and `httpRequest`.
+async fn json_logs_are_one_object_per_line_with_cloud_logging_fields(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    db.insert(&[Row::at(dt("2026-03-01 10:00:00")).primary(7)])
+        .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stats-backend"))
+        .env("DATABASE_URI", &db.reader_url)
+        .env("PORT", port.to_string())
+        .env("STATS__SERVER__WORKERS", "1")
+        .env("STATS__LOG__FORMAT", "json")
+        .env(
+            "STATS_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the service did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = client
+        .get(format!("{base}/api/get_data?model=hourly&group_by=archive"))
+        .header("X-Request-Id", "json-log-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let refused = client
+        .get(format!("{base}/api/get_data?model=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || {
+        let _ = child.wait();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(lines.len() >= 3, "{output}");
+    for line in &lines {
+        for field in ["severity", "message", "time"] {
+            assert!(line[field].is_string(), "no {field}: {line}");
+        }
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(line["time"].as_str().unwrap()).is_ok(),
+            "{line}"
+        );
+        assert!(
+            !line["message"].as_str().unwrap().contains("Some("),
+            "a Debug dump in a log line: {line}"
+        );
+    }
+    let access = lines
+        .iter()
+        .find(|l| l["logging.googleapis.com/labels"]["request_id"] == "json-log-test-1")
+        .unwrap_or_else(|| panic!("no access line with the request id: {output}"));
+    assert_eq!(access["severity"], "INFO");
+    assert_eq!(access["httpRequest"]["requestMethod"], "GET");
+    assert_eq!(access["httpRequest"]["status"], 200);
+    assert_eq!(
+        access["httpRequest"]["requestUrl"],
+        "/api/get_data?model=hourly&group_by=archive"
+    );
+    assert!(
+        access["httpRequest"]["latency"]
+            .as_str()
+            .unwrap()
+            .ends_with('s')
+    );
+    assert!(
+        lines.iter().any(|l| l["httpRequest"]["status"] == 400),
+        "no access line of the refusal: {output}"
+    );
+    // Migrations and PostgreSQL's notices stay below info.
+    assert!(
+        !output.contains("already exists") && !output.contains("Applying migration"),
+        "{output}"
+    );
+    db.drop_database().await;
+}
+
 backend_tests!(
+    json_logs_are_one_object_per_line_with_cloud_logging_fields,
     the_openapi_document_lists_every_route_and_parameter,
     the_docs_page_loads_with_all_its_assets_from_the_service,
     unix_socket_urls_connect,

@@ -122,51 +122,11 @@ async fn countries_that_differ_only_by_case_or_accent_stay_apart(backend: Backen
     let app = spawn_or_skip!(backend);
     let h = dt("2026-05-01 10:00:00");
     let rows = vec![
-        Row::new(
-            h,
-            "cs.AI",
-            Some("cs"),
-            "cote d'ivoire",
-            "pdf",
-            Some(1),
-            Some(0),
-        ),
-        Row::new(
-            h,
-            "cs.AI",
-            Some("cs"),
-            "côte d'ivoire",
-            "pdf",
-            Some(10),
-            Some(0),
-        ),
-        Row::new(
-            h,
-            "cs.AI",
-            Some("cs"),
-            "united states",
-            "pdf",
-            Some(100),
-            Some(0),
-        ),
-        Row::new(
-            h,
-            "cs.AI",
-            Some("cs"),
-            "United States",
-            "pdf",
-            Some(1000),
-            Some(0),
-        ),
-        Row::new(
-            h,
-            "cs.AI",
-            Some("cs"),
-            "UNITED STATES",
-            "pdf",
-            Some(10000),
-            Some(0),
-        ),
+        Row::at(h).country("cote d'ivoire"),
+        Row::at(h).country("côte d'ivoire").primary(10),
+        Row::at(h).primary(100),
+        Row::at(h).country("United States").primary(1000),
+        Row::at(h).country("UNITED STATES").primary(10000),
     ];
     app.db.insert(&rows).await;
     let got = app
@@ -198,9 +158,18 @@ async fn null_counts_count_as_zero_and_null_archives_are_null(backend: Backend) 
     let app = spawn_or_skip!(backend);
     let h = dt("2026-05-01 10:00:00");
     let rows = vec![
-        Row::new(h, "math.AG", None, "germany", "pdf", None, None),
-        Row::new(h, "cs.AI", Some("cs"), "germany", "pdf", Some(5), None),
-        Row::new(h, "cs.LG", Some("cs"), "germany", "pdf", None, Some(2)),
+        Row::at(h)
+            .category("math.AG")
+            .archive(None)
+            .country("germany")
+            .primary(None)
+            .cross(None),
+        Row::at(h).country("germany").primary(5).cross(None),
+        Row::at(h)
+            .category("cs.LG")
+            .country("germany")
+            .primary(None)
+            .cross(2),
     ];
     app.db.insert(&rows).await;
     let got = app

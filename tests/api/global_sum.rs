@@ -107,15 +107,10 @@ async fn the_answer_is_empty_without_data(backend: Backend) {
         json!([])
     );
     app.db
-        .insert(&[Row::new(
-            dt("2026-04-01 00:00:00"),
-            "cs.AI",
-            Some("cs"),
-            "germany",
-            "pdf",
-            Some(3),
-            Some(1),
-        )])
+        .insert(&[Row::at(dt("2026-04-01 00:00:00"))
+            .country("germany")
+            .primary(3)
+            .cross(1)])
         .await;
     assert_eq!(
         app.get_json("/api/get_global_sum?model=hourly&time_group=hour")

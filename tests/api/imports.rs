@@ -40,42 +40,26 @@ async fn the_real_legacy_file_gives_the_real_yearly_sums(backend: Backend) {
     let app = spawn_or_skip!(backend);
     // Hourly rows inside a legacy month (ignored) and in December 2023, which the file lacks.
     let rows = vec![
-        Row::new(
-            dt("2023-06-10 12:00:00"),
-            "cs.AI",
-            Some("cs"),
-            "germany",
-            "pdf",
-            Some(999_999),
-            Some(5),
-        ),
-        Row::new(
-            dt("2023-12-01 00:00:00"),
-            "cs.AI",
-            Some("cs"),
-            "germany",
-            "pdf",
-            Some(1234),
-            Some(5),
-        ),
-        Row::new(
-            dt("2023-12-31 23:00:00"),
-            "hep-th",
-            Some("hep-th"),
-            "india",
-            "html",
-            Some(66),
-            None,
-        ),
-        Row::new(
-            dt("2024-01-02 03:00:00"),
-            "hep-th",
-            Some("hep-th"),
-            "india",
-            "html",
-            Some(7),
-            None,
-        ),
+        Row::at(dt("2023-06-10 12:00:00"))
+            .country("germany")
+            .primary(999_999)
+            .cross(5),
+        Row::at(dt("2023-12-01 00:00:00"))
+            .country("germany")
+            .primary(1234)
+            .cross(5),
+        Row::at(dt("2023-12-31 23:00:00"))
+            .category("hep-th")
+            .country("india")
+            .download_type("html")
+            .primary(66)
+            .cross(None),
+        Row::at(dt("2024-01-02 03:00:00"))
+            .category("hep-th")
+            .country("india")
+            .download_type("html")
+            .primary(7)
+            .cross(None),
     ];
     app.db.insert(&rows).await;
     let file = dir.join("monthly_data.json");

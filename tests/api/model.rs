@@ -191,15 +191,15 @@ pub fn dataset() -> Vec<Row> {
                 continue;
             }
             let n = (x >> 20) as i32 % 500;
-            rows.push(Row::new(
-                dt(hour),
-                categories[c].0,
-                categories[c].1,
-                countries[k],
-                types[t],
-                (i % 11 != 3).then_some(n),
-                (i % 7 != 2).then_some(n / 3),
-            ));
+            rows.push(
+                Row::at(dt(hour))
+                    .category(categories[c].0)
+                    .archive(categories[c].1)
+                    .country(countries[k])
+                    .download_type(types[t])
+                    .primary((i % 11 != 3).then_some(n))
+                    .cross((i % 7 != 2).then_some(n / 3)),
+            );
         }
     }
     rows

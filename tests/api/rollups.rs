@@ -125,15 +125,12 @@ async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Back
     }
 
     // An ingest after the refresh: a new hour, and a rewrite of an hour the rollups hold.
-    let new_hour = vec![Row::new(
-        dt("2026-03-08 09:00:00"),
-        "cs.AI",
-        Some("cs"),
-        "germany",
-        "pdf",
-        Some(4242),
-        Some(1),
-    )];
+    let new_hour = vec![
+        Row::at(dt("2026-03-08 09:00:00"))
+            .country("germany")
+            .primary(4242)
+            .cross(1),
+    ];
     app.db.insert(&new_hour).await;
     rows.extend(new_hour);
     let target = rows

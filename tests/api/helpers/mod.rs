@@ -1,0 +1,24 @@
+//! Test harness, by concern: databases ([`db`]), rows ([`rows`]), the server under test
+//! ([`server`]), a fault proxy ([`proxy`]) and the runner ([`harness`]).
+
+mod db;
+mod harness;
+mod proxy;
+mod rows;
+mod server;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+pub use db::{Backend, TABLE, TestDb, create_slow_view, insert_submissions};
+pub use harness::{Case, block_on, main};
+pub use proxy::{Proxy, upstream, url_through};
+pub use rows::Row;
+pub use server::{Response, Server, TestApp, run_cli, start, start_on, test_settings};
+
+pub fn dt(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").expect("datetime literal")
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date literal")
+}
