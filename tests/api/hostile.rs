@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Response, TestApp};
 use crate::model;
 use crate::{backend_tests, spawn_or_skip};
 
@@ -194,7 +194,7 @@ async fn hostile_query_strings_get_a_4xx_json_error_and_change_nothing(backend: 
     app.finish().await;
 }
 
-async fn expect_json_error(app: &TestApp, method: Method, url: &str, status: u16) {
+async fn expect_json_error(app: &TestApp, method: Method, url: &str, status: u16) -> Response {
     let r = app.request(method.clone(), url).await;
     assert_eq!(r.status, status, "{method} {url}: {}", r.body);
     let body = r.json();
@@ -209,6 +209,7 @@ async fn expect_json_error(app: &TestApp, method: Method, url: &str, status: u16
         !message.to_lowercase().contains("select "),
         "{url}: SQL in {message}"
     );
+    r
 }
 
 async fn error_messages_name_the_parameter_and_the_allowed_values(backend: Backend) {
@@ -269,6 +270,20 @@ async fn unknown_routes_and_wrong_methods_get_json_errors(backend: Backend) {
         .request(Method::HEAD, "/api/get_data?model=hourly&group_by=country")
         .await;
     assert_eq!((head.status, head.body.as_str()), (200, ""));
+    // The docs answer GET only, as docs/API.md says: 405 with `Allow: GET` for anything else.
+    for path in ["/api/openapi.json", "/docs/"] {
+        assert_eq!(app.get(path).await.status, 200, "GET {path}");
+        for method in [Method::POST, Method::DELETE] {
+            let r = expect_json_error(&app, method, path, 405).await;
+            assert_eq!(r.header("allow"), Some("GET"), "{path}");
+        }
+        let head = app.request(Method::HEAD, path).await;
+        assert_eq!(
+            (head.status, head.header("allow")),
+            (405, Some("GET")),
+            "HEAD {path}"
+        );
+    }
     app.finish().await;
 }
 
