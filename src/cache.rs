@@ -350,7 +350,7 @@ impl AnswerCache {
         Ok(Arc::new(Cached {
             etag: etag(&body),
             body,
-            content_type: key.format.content_type(),
+            content_type: answer.payload.content_type(key.format),
             data_as_of: answer.data_as_of,
             created: Instant::now(),
             ttl,

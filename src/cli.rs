@@ -93,6 +93,14 @@ pub enum Command {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Load edge requests per UTC hour and source (CSV with the header
+    /// `start_dttm,source_id,request_count`, hours written YYYY-MM-DD HH:00:00) into
+    /// hourly_requests, replacing the hours it holds. Every line is checked before anything is
+    /// written; a bad file changes nothing and the message names the line.
+    ImportRequests {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 /// Runs a parsed command line; the exit code is 0 on success, 1 on failure, 2 on bad settings.
@@ -339,6 +347,19 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             log::info!(
                 "imported {} legacy months from {}",
                 months.len(),
+                file.display()
+            );
+        }
+        Command::ImportRequests { file } => {
+            let text = read(&file)?;
+            let rows = import::parse_requests(&text)
+                .with_context(|| format!("{} refused", file.display()))?;
+            log::info!("{}: {} request hours checked", file.display(), rows.len());
+            let db = writer(&settings).await?;
+            import::import_requests(&db, &rows).await?;
+            log::info!(
+                "imported {} request hours from {}",
+                rows.len(),
                 file.display()
             );
         }

@@ -1,5 +1,5 @@
 //! Schema migrations: the hourly fact table (under its configured name), the two monthly tables,
-//! the rollups and the covering time index.
+//! the rollups, the covering time index and the edge-request tables.
 //!
 //! The hourly table's name is a setting, so the migrator is a value that carries it
 //! ([`MigratorTraitSelf`]) rather than a unit struct.
@@ -11,6 +11,7 @@ mod m20261127_000001_create_tables;
 mod m20261127_000002_create_rollups;
 mod m20261127_000003_covering_time_index;
 mod m20261201_000001_no_pad_and_nullable_archive_rollups;
+mod m20261201_000010_edge_requests;
 
 /// Runs this crate's migrations; `hourly_table` is the name of the hourly fact table.
 pub struct Migrator {
@@ -41,6 +42,7 @@ impl MigratorTraitSelf for Migrator {
                     hourly_table: self.hourly_table.clone(),
                 },
             ),
+            Box::new(m20261201_000010_edge_requests::Migration),
         ]
     }
 }

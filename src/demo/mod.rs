@@ -217,6 +217,8 @@ pub async fn seed(
     drop(progress);
     let hourly_rows = loader.commit().await?;
     write::analyze(db, &[table]).await?;
+    write::upsert_requests_sources(db, &REQUEST_SOURCES).await?;
+    write::upsert_hourly_requests(db, &requests_between(spec.from, spec.to, spec.seed)).await?;
     let (mut legacy_months, mut submission_months) = (0, 0);
     if monthly {
         let per_day = first_day_total as f64 * 24.0 / hours.clamp(1, 24) as f64;
@@ -224,6 +226,7 @@ pub async fn seed(
         write::upsert_monthly_downloads(db, &legacy).await?;
         let submissions = submissions_until(spec.to.date(), spec.seed);
         write::upsert_monthly_submissions(db, &submissions).await?;
+        record_complete_months(db, table).await?;
         legacy_months = legacy.len();
         submission_months = submissions.len();
     }
@@ -234,6 +237,65 @@ pub async fn seed(
         submission_months,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The request sources of the demo: 0 is the CDN edge, as at arXiv.
+pub const REQUEST_SOURCES: [(u8, &str); 2] = [(0, "fastly"), (1, "arxiv.org origin")];
+
+/// Requests per hour at each source: about 2.6 million an hour at the edge in the busy hours of
+/// the day (the daily cycle of the downloads), an eighth of that at the origin.
+fn requests_between(
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    seed: u64,
+) -> Vec<(NaiveDateTime, u8, Option<i32>)> {
+    let mut out = Vec::new();
+    let mut hour = from;
+    while hour < to {
+        let mut rng = hour_rng(seed ^ 0x0ed6_e000, hour);
+        let edge = 1_800_000.0 * activity(hour) * rng.random_range(0.93..1.07);
+        out.push((hour, 0, Some(edge.round() as i32)));
+        let origin = edge / 8.0 * rng.random_range(0.9..1.1);
+        out.push((hour, 1, Some(origin.round() as i32)));
+        hour += Duration::hours(1);
+    }
+    out
+}
+
+/// Writes the total of every complete UTC month of the hourly table that `monthly_downloads`
+/// lacks, as arXiv does once a month is over, so that the /stats series has no hole between the
+/// legacy months and the current one. The first month of the hourly table is not complete
+/// there and keeps its legacy total.
+async fn record_complete_months(db: &DatabaseConnection, table: &str) -> Result<usize, DbErr> {
+    let repo = crate::stats::repo::Repository::new(db.clone(), table.to_string());
+    let (Some(oldest), Some(newest)) = (repo.oldest_hour().await?, repo.newest_hour().await?)
+    else {
+        return Ok(0);
+    };
+    let known: HashSet<NaiveDate> = repo
+        .legacy_months()
+        .await?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    let mut written = 0;
+    for month in months_between(first_of_month(oldest.date()), first_of_month(newest.date())) {
+        let first_hourly = first_of_month(oldest.date());
+        if month == first_hourly || month >= first_of_month(newest.date()) || known.contains(&month)
+        {
+            continue;
+        }
+        let from = month.and_hms_opt(0, 0, 0).unwrap_or_default();
+        let to = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(NaiveDate::MAX)
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default();
+        let total = repo.primary_total(from, to).await?;
+        write::upsert_monthly_downloads(db, &[(month, total)]).await?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 fn first_of_month(d: NaiveDate) -> NaiveDate {
@@ -330,6 +392,10 @@ pub async fn fill_embedded(db: &DatabaseConnection, settings: &Settings) -> anyh
         }
     };
     let report = seed(db, table, spec, monthly).await?;
+    if !monthly {
+        // A month may have ended since the last start.
+        record_complete_months(db, table).await?;
+    }
     let rollups = write::rollups::refresh(db, table).await?;
     log::info!(
         "rollups: {} day(s) rebuilt in {:.1} s",

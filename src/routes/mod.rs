@@ -7,6 +7,7 @@ pub mod docs;
 pub mod health;
 pub mod ops;
 pub mod params;
+pub mod site;
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::{FromRequest, Handler, HttpRequest, Responder, web};
@@ -54,6 +55,7 @@ pub fn table() -> Vec<Route> {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    site::configure(cfg);
     for Route { path, kind } in table() {
         match kind {
             Kind::Data(Endpoint::GetData) => cfg.service(get_only(path, data::get_data)),
@@ -82,7 +84,7 @@ fn method_not_allowed(req: &HttpRequest, allowed: &'static str) -> ApiError {
 }
 
 /// A resource answering GET and HEAD; any other method is a JSON 405.
-fn get_only<F, Args>(path: &str, handler: F) -> impl HttpServiceFactory + use<F, Args>
+pub(crate) fn get_only<F, Args>(path: &str, handler: F) -> impl HttpServiceFactory + use<F, Args>
 where
     F: Handler<Args> + Clone,
     Args: FromRequest + 'static,

@@ -29,6 +29,7 @@ pub struct Settings {
     pub ops: OpsSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
+    pub site: SiteSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +127,31 @@ pub struct DemoSettings {
     pub rows_per_hour: u32,
     /// Seed of the generator: the same seed gives the same rows for the same hour.
     pub seed: u64,
+}
+
+/// The arXiv statistics site under `/stats`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    /// The site's local time (IANA name): its days, hours and `latest_hour`.
+    pub timezone: String,
+    /// The `hourly_requests` source the "today" page shows (0: fastly, the CDN edge).
+    pub requests_source: u8,
+    /// Submissions counted in `monthly_submissions` that were later deleted.
+    pub deleted_submissions: i64,
+    /// Papers available that were migrated from elsewhere and are not in `monthly_submissions`.
+    pub migrated_submissions: i64,
+    /// The day arXiv started, for its age on the submissions page.
+    pub start_date: chrono::NaiveDate,
+}
+
+impl SiteSettings {
+    /// The validated zone (`Settings::load` refuses a bad name).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .parse()
+            .unwrap_or(chrono_tz::Tz::America__New_York)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,6 +309,13 @@ impl Settings {
                 key: "demo.rows_per_hour",
                 value: "0".into(),
                 reason: "at least one row per hour".into(),
+            });
+        }
+        if self.site.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(SettingsError::Invalid {
+                key: "site.timezone",
+                value: self.site.timezone.clone(),
+                reason: "not an IANA time zone name".into(),
             });
         }
         if let Some(zone) = self

@@ -6,6 +6,7 @@
 //! call per endpoint. Nothing here knows HTTP: errors are [`ParamError`] and [`StatsError`].
 
 pub mod labels;
+pub mod pages;
 pub mod params;
 pub mod plan;
 pub mod probe;
@@ -13,6 +14,7 @@ pub mod render;
 pub mod repo;
 pub mod rows;
 pub mod shape;
+pub mod site;
 pub mod sql;
 pub mod vocab;
 
@@ -79,8 +81,13 @@ pub struct Request {
 pub enum Query {
     Data(DataQuery),
     GlobalSum(GlobalSumQuery),
-    Daily { timezone: Tz, date: NaiveDate },
+    Daily {
+        timezone: Tz,
+        date: NaiveDate,
+    },
     Submissions(SubmissionsQuery),
+    /// A page or CSV answer of the `/stats` site.
+    Site(site::SiteQuery),
 }
 
 /// What one heap allocation of `bytes` costs: glibc's malloc adds an 8-byte header and rounds up
@@ -135,6 +142,7 @@ impl Query {
             Query::Data(q) => q.range.to_time_range(),
             Query::GlobalSum(q) => q.range.to_time_range(),
             Query::Submissions(_) => return None,
+            Query::Site(q) => return q.time_range(),
             Query::Daily { timezone, date } => {
                 let buckets = shape::local_day_buckets(*timezone, *date);
                 TimeRange {
@@ -152,7 +160,8 @@ impl Query {
             Query::Data(q) => Some(data_aggregate(q, None)),
             Query::GlobalSum(q) => Some(global_sum_aggregate(q)),
             Query::Daily { timezone, date } => Some(daily_aggregate(*timezone, *date)),
-            Query::Submissions(_) => None,
+            // The `sql` command explains API requests; the site's statements are small.
+            Query::Submissions(_) | Query::Site(_) => None,
         }
     }
 
@@ -178,12 +187,20 @@ impl Query {
 
     /// Whether the answer reads `monthly_submissions`.
     pub fn reads_submissions(&self) -> bool {
-        matches!(self, Query::Submissions(_))
+        match self {
+            Query::Submissions(_) => true,
+            Query::Site(q) => q.reads_submissions(),
+            _ => false,
+        }
     }
 
     /// Whether the answer reads `monthly_downloads`.
     pub fn reads_legacy(&self) -> bool {
-        matches!(self, Query::GlobalSum(q) if q.legacy_merge())
+        match self {
+            Query::GlobalSum(q) => q.legacy_merge(),
+            Query::Site(q) => q.reads_legacy(),
+            _ => false,
+        }
     }
 
     /// Whether a change in the hour starting at `hour` can change the answer.
@@ -216,6 +233,17 @@ pub enum Payload {
     },
     Sums(Vec<shape::SumEntry>),
     Daily(Vec<shape::DailyEntry>),
+    Site(site::SitePayload),
+}
+
+impl Payload {
+    /// The media type of the answer written in `format`; a site answer has its own.
+    pub fn content_type(&self, format: Format) -> &'static str {
+        match self {
+            Payload::Site(p) => p.content_type(),
+            _ => format.content_type(),
+        }
+    }
 }
 
 /// An answer and the newest hour of data it was computed from.
@@ -311,6 +339,7 @@ impl Stats {
             Query::GlobalSum(q) => self.global_sum(q).await?,
             Query::Daily { timezone, date } => self.daily(*timezone, *date, now).await?,
             Query::Submissions(q) => self.submissions(q).await?,
+            Query::Site(q) => return self.site(q, now).await,
         })
     }
 

@@ -8,9 +8,13 @@ use super::vocab::Format;
 use super::{Payload, StatsError};
 
 pub fn render(payload: &Payload, format: Format) -> Result<Bytes, StatsError> {
-    match format {
-        Format::Json => json(payload),
-        Format::Csv => csv(payload).map_err(|e| StatsError::Render(format!("CSV: {e}"))),
+    let csv_error = |e: csv::Error| StatsError::Render(format!("CSV: {e}"));
+    match (payload, format) {
+        // A site answer is a page or arXiv's CSV, whatever the key's format.
+        (Payload::Site(site), _) if site.page => Ok(super::pages::render(site).into_bytes()),
+        (Payload::Site(site), _) => site.csv().map_err(csv_error),
+        (_, Format::Json) => json(payload),
+        (_, Format::Csv) => csv(payload).map_err(csv_error),
     }
     // The buffer grew by doubling; a cached body should hold its length, not up to twice it
     // (the cache weighs bodies by length).
@@ -25,6 +29,7 @@ fn json(payload: &Payload) -> Result<Vec<u8>, StatsError> {
         Payload::Data { groups, .. } => serde_json::to_vec(groups),
         Payload::Sums(entries) => serde_json::to_vec(entries),
         Payload::Daily(entries) => serde_json::to_vec(entries),
+        Payload::Site(_) => return Err(StatsError::Render("a site answer has no JSON".into())),
     };
     result.map_err(|e| StatsError::Render(format!("JSON: {e}")))
 }
@@ -68,6 +73,8 @@ fn csv(payload: &Payload) -> Result<Vec<u8>, csv::Error> {
                 out.write_record([hour.to_string().as_str(), start, &total_primary.to_string()])?;
             }
         }
+        // Written by `SitePayload::csv`, never here.
+        Payload::Site(_) => {}
     }
     out.into_inner().map_err(|e| e.into_error().into())
 }

@@ -216,6 +216,48 @@ impl Repository {
         }
     }
 
+    /// The oldest hour in the table.
+    pub async fn oldest_hour(&self) -> Result<Option<NaiveDateTime>, DbErr> {
+        use entity::hourly_download_data::Column as H;
+        let stmt = Query::select()
+            .from(sea_orm::sea_query::Alias::new(&self.table))
+            .expr_as(
+                Expr::col(H::StartDttm).min(),
+                sea_orm::sea_query::Alias::new("oldest"),
+            )
+            .to_owned();
+        match self.timed("oldest_hour", self.db.query_one(&stmt)).await? {
+            Some(row) => row.try_get::<Option<NaiveDateTime>>("", "oldest"),
+            None => Ok(None),
+        }
+    }
+
+    /// The primary downloads of the hours `[from, to)`, from the hourly table itself.
+    pub async fn primary_total(
+        &self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<i64, DbErr> {
+        use entity::hourly_download_data::Column as H;
+        let backend = self.backend();
+        let stmt = Query::select()
+            .from(sea_orm::sea_query::Alias::new(&self.table))
+            .expr_as(
+                sql::sum_expr(backend, super::vocab::Metric::Primary),
+                sea_orm::sea_query::Alias::new("total"),
+            )
+            .and_where(Expr::col(H::StartDttm).gte(from))
+            .and_where(Expr::col(H::StartDttm).lt(to))
+            .to_owned();
+        match self
+            .timed("primary_total", self.db.query_one(&stmt))
+            .await?
+        {
+            Some(row) => Ok(row.try_get::<Option<i64>>("", "total")?.unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
     /// Every legacy month with its total (NULL counts as 0), oldest first.
     pub async fn legacy_months(&self) -> Result<Vec<(NaiveDate, i64)>, DbErr> {
         use monthly_downloads::Column as M;
@@ -265,6 +307,41 @@ impl Repository {
                 Ok((
                     r.try_get::<NaiveDate>("", "month")?,
                     i64::from(r.try_get::<i32>("", "count")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Requests per UTC hour of `source` in `[from, to)`, oldest first (NULL counts as 0), from
+    /// arXiv's `hourly_requests`.
+    pub async fn hourly_requests(
+        &self,
+        source: u8,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Result<Vec<(NaiveDateTime, i64)>, DbErr> {
+        use sea_orm::sea_query::Alias;
+        let stmt = Query::select()
+            .from(Alias::new("hourly_requests"))
+            .column(Alias::new("start_dttm"))
+            .expr_as(
+                Expr::col(Alias::new("request_count")),
+                Alias::new("requests"),
+            )
+            .and_where(Expr::col(Alias::new("source_id")).eq(i32::from(source)))
+            .and_where(Expr::col(Alias::new("start_dttm")).gte(from))
+            .and_where(Expr::col(Alias::new("start_dttm")).lt(to))
+            .order_by(Alias::new("start_dttm"), Order::Asc)
+            .to_owned();
+        let rows = self
+            .timed("hourly_requests", self.db.query_all(&stmt))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<NaiveDateTime>("", "start_dttm")?,
+                    r.try_get::<Option<i32>>("", "requests")?
+                        .map_or(0, i64::from),
                 ))
             })
             .collect()

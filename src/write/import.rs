@@ -116,6 +116,89 @@ pub fn parse_submissions(text: &str) -> Result<Vec<(NaiveDate, i32)>, ImportErro
     Ok(months)
 }
 
+/// One hour of edge requests: UTC hour start, source, count.
+pub type RequestRow = (chrono::NaiveDateTime, u8, Option<i32>);
+
+/// Parses a `start_dttm,source_id,request_count` CSV (the header line is that one; hours are UTC
+/// hour starts, `YYYY-MM-DD HH:00:00`; an empty count is NULL). One (hour, source) at most once.
+pub fn parse_requests(text: &str) -> Result<Vec<RequestRow>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| invalid(format!("header: {e}")))?
+        .clone();
+    if headers.iter().collect::<Vec<_>>() != ["start_dttm", "source_id", "request_count"] {
+        return Err(invalid(format!(
+            "the header must be \"start_dttm,source_id,request_count\", found {:?}",
+            headers.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
+    let mut rows = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| invalid(format!("line {line}: {e}")))?;
+        if record.len() != 3 {
+            return Err(invalid(format!(
+                "line {line}: expected 3 fields (start_dttm,source_id,request_count), found {}",
+                record.len()
+            )));
+        }
+        let hour_text = &record[0];
+        let hour = chrono::NaiveDateTime::parse_from_str(hour_text, "%Y-%m-%d %H:%M:%S")
+            .ok()
+            .filter(|h| h.format("%M:%S").to_string() == "00:00")
+            .ok_or_else(|| {
+                invalid(format!(
+                    "line {line}: start_dttm {hour_text:?} is not a UTC hour start written \
+                     YYYY-MM-DD HH:00:00"
+                ))
+            })?;
+        let source_text = &record[1];
+        let source = source_text.parse::<u8>().map_err(|_| {
+            invalid(format!(
+                "line {line}: source_id must be an integer from 0 to 255, found {source_text:?}"
+            ))
+        })?;
+        let count_text = &record[2];
+        let count =
+            if count_text.is_empty() {
+                None
+            } else {
+                Some(count_text.parse::<i32>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+                invalid(format!(
+                    "line {line}: request_count must be a non-negative integer (or empty), \
+                     found {count_text:?}"
+                ))
+            })?)
+            };
+        if !seen.insert((hour, source)) {
+            return Err(invalid(format!(
+                "line {line}: hour {hour} of source {source} appears more than once"
+            )));
+        }
+        rows.push((hour, source, count));
+    }
+    Ok(rows)
+}
+
+/// Upserts edge requests in one transaction.
+pub async fn import_requests(
+    db: &DatabaseConnection,
+    rows: &[RequestRow],
+) -> Result<(), ImportError> {
+    let tx = db.begin().await?;
+    let mut progress = Progress::new("writing request hours", rows.len() as u64, "hours");
+    for chunk in rows.chunks(CHUNK * 10) {
+        write::upsert_hourly_requests(&tx, chunk).await?;
+        progress.inc(chunk.len() as u64);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 fn parse_month(label: &str) -> Result<NaiveDate, String> {
     let date = parse_date(label).ok_or("not a date written YYYY-MM-DD")?;
     if date.day() != 1 {
@@ -180,6 +263,36 @@ pub async fn import_submissions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_file_names_the_line_that_is_wrong() {
+        let good = "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,1200\n2026-12-01 05:00:00,1,\n";
+        let rows = parse_requests(good).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].2, None);
+        for (bad, says) in [
+            (
+                "start_dttm,source_id,request_count\n2026-12-01 05:30:00,0,1\n",
+                "line 2: start_dttm",
+            ),
+            (
+                "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,1\n2026-12-01 06:00:00,256,1\n",
+                "line 3: source_id",
+            ),
+            (
+                "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,-4\n",
+                "line 2: request_count",
+            ),
+            (
+                "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,1\n2026-12-01 05:00:00,0,2\n",
+                "line 3: hour",
+            ),
+            ("hour,requests\n", "the header"),
+        ] {
+            let err = parse_requests(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+    }
 
     #[test]
     fn a_good_legacy_file_parses() {

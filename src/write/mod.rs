@@ -289,6 +289,56 @@ pub async fn upsert_monthly_submissions<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Inserts or replaces edge requests per UTC hour and source (arXiv's `hourly_requests`).
+pub async fn upsert_hourly_requests<C: ConnectionTrait>(
+    conn: &C,
+    rows: &[(NaiveDateTime, u8, Option<i32>)],
+) -> Result<(), DbErr> {
+    let [start, source, count] = ["start_dttm", "source_id", "request_count"].map(Alias::new);
+    for chunk in rows.chunks(1_000) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("hourly_requests"))
+            .columns([start.clone(), source.clone(), count.clone()])
+            .on_conflict(
+                OnConflict::columns([start.clone(), source.clone()])
+                    .update_column(count.clone())
+                    .to_owned(),
+            );
+        for (hour, id, n) in chunk {
+            insert
+                .values([(*hour).into(), i32::from(*id).into(), (*n).into()])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        conn.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// Inserts or replaces the descriptions of request sources (arXiv's `requests_source`).
+pub async fn upsert_requests_sources<C: ConnectionTrait>(
+    conn: &C,
+    sources: &[(u8, &str)],
+) -> Result<(), DbErr> {
+    let [id, description] = ["id", "description"].map(Alias::new);
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new("requests_source"))
+        .columns([id.clone(), description.clone()])
+        .on_conflict(
+            OnConflict::column(id.clone())
+                .update_column(description.clone())
+                .to_owned(),
+        );
+    for (n, text) in sources {
+        insert
+            .values([i32::from(*n).into(), (*text).into()])
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+    }
+    conn.execute(&insert).await?;
+    Ok(())
+}
+
 /// Refreshes the planner's statistics of `tables` after a bulk load, so that range queries use
 /// the keys at once rather than after the next autovacuum. On PostgreSQL it also vacuums: the
 /// visibility map it sets is what lets the covering time index answer without the table

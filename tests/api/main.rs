@@ -18,6 +18,7 @@ mod imports;
 mod model;
 mod openapi_driven;
 mod rollups;
+mod site;
 
 fn main() -> std::process::ExitCode {
     helpers::main(
@@ -35,6 +36,7 @@ fn main() -> std::process::ExitCode {
             imports::tests(),
             openapi_driven::tests(),
             rollups::tests(),
+            site::tests(),
         ]
         .concat(),
     )

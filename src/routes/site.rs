@@ -1,0 +1,121 @@
+//! The `/stats` site: arXiv's four pages and three CSV endpoints, through the same cache, ETag
+//! and freshness rules as the API, with the CDN headers arXiv's own service sends (but a
+//! lifetime that ends with the data rather than a year).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, HeaderName, HeaderValue, VARY,
+};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chrono::Utc;
+
+use crate::cache::AnswerKey;
+use crate::error::ApiError;
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::stats::Query;
+use crate::stats::pages::error_page;
+use crate::stats::site::{SiteConfig, SitePath, SiteQuery};
+use crate::stats::vocab::Format;
+
+pub const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+pub const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
+
+/// The site's settings as the domain takes them.
+pub fn config(settings: &Settings) -> SiteConfig {
+    SiteConfig {
+        tz: settings.site.tz(),
+        requests_source: settings.site.requests_source,
+        deleted_submissions: settings.site.deleted_submissions,
+        migrated_submissions: settings.site.migrated_submissions,
+        start_date: settings.site.start_date,
+    }
+}
+
+/// Every route of the site, GET and HEAD; other methods 405 with `Allow`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for path in SitePath::ALL {
+        cfg.service(super::get_only(
+            path.path(),
+            move |req: HttpRequest, state: web::Data<AppState>| async move {
+                answer(path, &req, &state).await
+            },
+        ));
+    }
+    cfg.service(web::redirect("/stats", "/stats/main"));
+    cfg.service(web::redirect("/stats/", "/stats/main"));
+    cfg.service(
+        web::resource("/stats/{rest:.*}")
+            .route(web::get().to(not_found))
+            .route(web::head().to(not_found))
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn answer(path: SitePath, req: &HttpRequest, state: &AppState) -> HttpResponse {
+    match cached(path, req, state).await {
+        Ok(response) => response,
+        Err(e) => refuse(path, e),
+    }
+}
+
+async fn cached(
+    path: SitePath,
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let query = SiteQuery::parse(
+        path,
+        req.query_string(),
+        Utc::now(),
+        config(&state.settings),
+    )?;
+    // A site answer says itself whether it is a page or CSV; the key's format is not used.
+    let key = AnswerKey {
+        query: Query::Site(query),
+        format: Format::Csv,
+    };
+    let (cached, status) = state.cache.get(key).await?;
+    let mut response = super::data::respond(req, &cached, status, state.cache.data_as_of(&cached));
+    let headers = response.headers_mut();
+    // The body does not depend on Accept here.
+    headers.remove(VARY);
+    if let Ok(value) = HeaderValue::from_str(&format!("max-age={}", cached.remaining().as_secs())) {
+        headers.insert(SURROGATE_CONTROL, value);
+    }
+    headers.insert(
+        SURROGATE_KEY,
+        HeaderValue::from_static(path.surrogate_key()),
+    );
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    Ok(response)
+}
+
+/// A refusal: the API's JSON for the CSV endpoints, a page saying the same for the pages. A 500
+/// stays the API's error, so that its detail is logged with the request id.
+fn refuse(path: SitePath, error: ApiError) -> HttpResponse {
+    let status = error.status_code();
+    if path.is_csv() || status == StatusCode::INTERNAL_SERVER_ERROR {
+        return error.error_response();
+    }
+    html(status, &error.to_string())
+}
+
+fn html(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(error_page(status.as_u16(), message))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    let listed: Vec<&str> = SitePath::ALL.iter().map(|p| p.path()).collect();
+    html(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "There is no page {}. The statistics pages are {}.",
+            req.path().chars().take(100).collect::<String>(),
+            listed.join(", ")
+        ),
+    )
+}
