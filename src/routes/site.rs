@@ -42,6 +42,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             },
         ));
     }
+    for path in [crate::stats::pages::FAVICON_PATH, "/favicon.ico"] {
+        cfg.service(super::get_only(path, favicon));
+    }
     cfg.service(web::redirect("/stats", "/stats/main"));
     cfg.service(web::redirect("/stats/", "/stats/main"));
     cfg.service(
@@ -106,6 +109,16 @@ fn html(status: StatusCode, message: &str) -> HttpResponse {
         .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(error_page(status.as_u16(), message))
+}
+
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "image/svg+xml"))
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            "public, max-age=86400",
+        ))
+        .body(crate::stats::pages::FAVICON)
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

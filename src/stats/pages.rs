@@ -36,6 +36,12 @@ footer a{margin-right:1rem}
 .error{border-left:4px solid #b31b1b;padding:.5rem 1rem;background:#fff5f5}
 "#;
 
+/// Where the pages' icon is served; without one, browsers ask for `/favicon.ico`.
+pub const FAVICON_PATH: &str = "/stats/favicon.svg";
+
+/// The icon: a white "a" on arXiv's red, drawn here.
+pub const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="5" fill="#b31b1b"/><text x="16" y="23" font-family="Georgia,serif" font-size="22" font-weight="bold" text-anchor="middle" fill="#fff">a</text></svg>"##;
+
 /// The page of a site answer.
 pub fn render(payload: &SitePayload) -> String {
     let config = &payload.config;
@@ -87,6 +93,7 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " | arXiv statistics" }
+                link rel="icon" type="image/svg+xml" href=(FAVICON_PATH);
                 style { (PreEscaped(STYLE)) }
             }
             body {

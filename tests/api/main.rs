@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod browser;
 mod cache;
 mod csv_format;
 mod daily;
@@ -23,6 +24,7 @@ mod site;
 fn main() -> std::process::ExitCode {
     helpers::main(
         [
+            browser::tests(),
             cache::tests(),
             csv_format::tests(),
             daily::tests(),

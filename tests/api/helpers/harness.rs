@@ -16,6 +16,8 @@ pub struct Case {
     pub module: &'static str,
     pub name: &'static str,
     pub run: fn(Backend),
+    /// Needs Chromium and chromedriver ([`super::browser`]).
+    pub browser: bool,
 }
 
 /// Declares, for each `async fn name(backend: Backend)` of a module, the module's `tests()`:
@@ -29,6 +31,25 @@ macro_rules! backend_tests {
                     module: module_path!(),
                     name: stringify!($name),
                     run: |backend| $crate::helpers::block_on($name(backend)),
+                    browser: false,
+                },
+            )+]
+        }
+    };
+}
+
+/// [`backend_tests!`] for tests that drive a real browser: ignored (or, when required, failed)
+/// where Chromium or chromedriver is missing.
+#[macro_export]
+macro_rules! browser_tests {
+    ($($name:ident),+ $(,)?) => {
+        pub fn tests() -> Vec<$crate::helpers::Case> {
+            vec![$(
+                $crate::helpers::Case {
+                    module: module_path!(),
+                    name: stringify!($name),
+                    run: |backend| $crate::helpers::block_on($name(backend)),
+                    browser: true,
                 },
             )+]
         }
@@ -118,6 +139,24 @@ pub fn main(cases: Vec<Case>) -> std::process::ExitCode {
             }
         }
     }
+    let no_browser = !args.list && !super::browser::available();
+    if no_browser {
+        if required {
+            eprintln!(
+                "ERROR: the browser tests are required (STATS_TEST_REQUIRE_DBS=1) but {} or {} \
+                 is missing; they fail",
+                super::browser::CHROMIUM,
+                super::browser::CHROMEDRIVER
+            );
+        } else {
+            eprintln!(
+                "NOTICE: browser tests ignored: {} or {} is missing (apt-get install chromium \
+                 chromium-driver; .ci/run does).",
+                super::browser::CHROMIUM,
+                super::browser::CHROMEDRIVER
+            );
+        }
+    }
     let trials = cases
         .iter()
         .flat_map(|case| {
@@ -127,7 +166,11 @@ pub fn main(cases: Vec<Case>) -> std::process::ExitCode {
                 let unreachable = failing
                     .iter()
                     .find(|(b, _)| *b == backend)
-                    .map(|(_, reason)| reason.clone());
+                    .map(|(_, reason)| reason.clone())
+                    .or_else(|| {
+                        (case.browser && no_browser && required)
+                            .then(|| "Chromium or chromedriver is missing".to_string())
+                    });
                 Trial::test(
                     format!("{module}::{}::{}", backend.label(), case.name),
                     move || match unreachable {
@@ -139,7 +182,9 @@ pub fn main(cases: Vec<Case>) -> std::process::ExitCode {
                         }
                     },
                 )
-                .with_ignored_flag(skipped.contains(&backend))
+                .with_ignored_flag(
+                    skipped.contains(&backend) || (case.browser && no_browser && !required),
+                )
             })
         })
         .collect();

@@ -1,6 +1,7 @@
 //! Test harness, by concern: databases ([`db`]), rows ([`rows`]), the server under test
 //! ([`server`]), a fault proxy ([`proxy`]) and the runner ([`harness`]).
 
+pub mod browser;
 mod db;
 mod harness;
 mod proxy;
