@@ -420,27 +420,44 @@ impl AnswerCache {
     /// Runs the freshness probe forever; spawn it once per instance.
     /// The same probe also tells the planner how far the rollups can be trusted, so it runs
     /// with the cache off too.
-    pub async fn probe_forever(self) {
+    /// Runs the freshness probe forever, from the reading `first` (if one was taken); spawn it
+    /// once per instance.
+    pub async fn probe_forever(self, first: Option<Fingerprint>) {
         let mut ticker = tokio::time::interval(self.settings.probe_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut previous: Option<Fingerprint> = None;
+        let mut previous = first;
+        if previous.is_some() {
+            // The first tick completes at once; that reading was just taken.
+            ticker.tick().await;
+        }
         loop {
             ticker.tick().await;
-            match self
-                .stats
-                .repository()
-                .fingerprint(self.settings.probe_hours)
-                .await
-            {
-                Ok(current) => {
-                    self.stats.repository().update_rollup_cutoff(&current).await;
-                    *self.newest.write().unwrap_or_else(|e| e.into_inner()) = current.newest;
-                    if let Some(before) = &previous {
-                        self.apply(before, &current);
-                    }
-                    previous = Some(current);
+            if let Some(current) = self.probe_once().await {
+                if let Some(before) = &previous {
+                    self.apply(before, &current);
                 }
-                Err(e) => log::debug!("freshness probe failed: {e}"),
+                previous = Some(current);
+            }
+        }
+    }
+
+    /// One reading of the probe: it moves the rollup cutoff and the newest hour, and is
+    /// returned for comparison with the next (`None`: the database did not answer).
+    pub async fn probe_once(&self) -> Option<Fingerprint> {
+        match self
+            .stats
+            .repository()
+            .fingerprint(self.settings.probe_hours)
+            .await
+        {
+            Ok(current) => {
+                self.stats.repository().update_rollup_cutoff(&current).await;
+                *self.newest.write().unwrap_or_else(|e| e.into_inner()) = current.newest;
+                Some(current)
+            }
+            Err(e) => {
+                log::debug!("freshness probe failed: {e}");
+                None
             }
         }
     }

@@ -293,7 +293,8 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             // Bound first, so that a port in use is said at once, not after the demo fill.
             let listener = startup::bind(&settings)?;
             let db = prepare_database(&settings).await?;
-            Application::build_on(listener, settings, db)?
+            Application::build_on(listener, settings, db)
+                .await?
                 .run_until_stopped()
                 .await?;
             log::info!("stopped");

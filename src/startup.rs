@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -18,6 +19,7 @@ use crate::routes;
 use crate::settings::{CorsSettings, Settings};
 use crate::state::AppState;
 use crate::stats::Stats;
+use crate::stats::probe::Fingerprint;
 use crate::stats::repo::Repository;
 
 /// A bound, not yet running server.
@@ -25,6 +27,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// The probe's first reading, taken before the server started accepting.
+    first_probe: Option<Fingerprint>,
 }
 
 /// Binds `server.host:server.port`; the error names the address (a port in use, say).
@@ -40,13 +44,13 @@ pub fn bind(settings: &Settings) -> std::io::Result<TcpListener> {
 
 impl Application {
     /// Binds `server.host:server.port` (port 0: any free port) and builds the server.
-    pub fn build(settings: Settings, db: DatabaseConnection) -> std::io::Result<Self> {
+    pub async fn build(settings: Settings, db: DatabaseConnection) -> std::io::Result<Self> {
         let listener = bind(&settings)?;
-        Self::build_on(listener, settings, db)
+        Self::build_on(listener, settings, db).await
     }
 
     /// Builds the server on a listener bound by [`bind`].
-    pub fn build_on(
+    pub async fn build_on(
         listener: TcpListener,
         settings: Settings,
         db: DatabaseConnection,
@@ -106,10 +110,23 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         log::info!("listening on {}:{port}", settings.server.host);
+        // The first probe fixes the rollup cutoff before the first request is accepted (until
+        // then connections wait in the listener's backlog), so that a fresh instance answers it
+        // from the rollups rather than by scanning the hourly table. Bounded: with the database
+        // down the service starts anyway and answers 503 until it is back.
+        let database = &state.settings.database;
+        let first_probe = tokio::time::timeout(
+            database.acquire_timeout + database.statement_timeout.min(Duration::from_secs(5)),
+            state.cache.probe_once(),
+        )
+        .await
+        .ok()
+        .flatten();
         Ok(Self {
             port,
             server: server.run(),
             state,
+            first_probe,
         })
     }
 
@@ -120,7 +137,7 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then lets requests in flight finish.
     /// The freshness probe and, if configured, the warm-up run beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let probe = tokio::spawn(self.state.cache.clone().probe_forever());
+        let probe = tokio::spawn(self.state.cache.clone().probe_forever(self.first_probe));
         if self.state.settings.cache.warm_on_start {
             let state = self.state.clone();
             tokio::spawn(async move {

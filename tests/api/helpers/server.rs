@@ -72,7 +72,7 @@ pub async fn start(settings: Settings) -> Server {
     let conn = stats_backend::cli::prepare_database(&settings)
         .await
         .expect("prepare database");
-    let app = Application::build(settings, conn).expect("build app");
+    let app = Application::build(settings, conn).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Server {
