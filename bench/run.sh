@@ -37,7 +37,7 @@ esac
 
 cargo build --release --quiet --bin stats-backend
 bin=$PWD/target/release/stats-backend
-export DATABASE_URI=$url STATS_CONFIG_DIR=config RUST_LOG=warn
+export DATABASE_URI=$url STATS_CONFIG_DIR=config RUST_LOG=warn STATS__LOG__FORMAT=text
 
 if [ "${BENCH_SKIP_SEED:-0}" != 1 ]; then
   reset

@@ -42,7 +42,7 @@ pub const FAVICON_PATH: &str = "/stats/favicon.svg";
 /// The icon: a white "a" on arXiv's red, drawn here.
 pub const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="5" fill="#b31b1b"/><text x="16" y="23" font-family="Georgia,serif" font-size="22" font-weight="bold" text-anchor="middle" fill="#fff">a</text></svg>"##;
 
-/// The page of a site answer.
+/// The page of a site answer. (The dashboard at `/` is not built yet; `/` leads here until it is.)
 pub fn render(payload: &SitePayload) -> String {
     let config = &payload.config;
     let (title, body) = match &payload.content {
@@ -106,7 +106,6 @@ fn layout(title: &str, body: Markup) -> Markup {
                     a href="/stats/today" { "Today" }
                     a href="/stats/monthly_downloads" { "Monthly downloads" }
                     a href="/stats/monthly_submissions" { "Monthly submissions" }
-                    a href="/" { "Dashboard" }
                 }
                 main {
                     h1 { (title) }
@@ -131,7 +130,6 @@ fn main_page() -> Markup {
             li { a href="/stats/monthly_downloads" { "Monthly downloads" } " since 1994" }
             li { a href="/stats/monthly_submissions" { "Monthly submissions" } " since 1991 ("
                 a href="/stats/get_monthly_submissions" { "CSV" } ")" }
-            li { a href="/" { "The dashboard" } ": downloads by country, category and archive, in any time zone" }
             li { a href="/docs/" { "The statistics API" } " (OpenAPI)" }
         }
     }
