@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The /stats site: for each of its pages and CSV endpoints, the first request of a fresh
+# The /stats site and the dashboard at /: for each page, CSV endpoint and dashboard view, the first request of a fresh
 # process (cache on, as served: what a scaled-from-zero instance answers), then warm
 # throughput of the pages with wrk at 64 connections. On the database bench/run.sh fills
 # (seed-demo also writes the demo's edge requests), with its rollups refreshed.
@@ -50,6 +50,13 @@ paths=(
   "/stats/get_hourly_requests?date=$today"
   "/stats/get_monthly_downloads?latest_hour=$latest"
   "/stats/get_monthly_submissions"
+  "/?view=daily&timezone=America/New_York"
+  "/?view=daily&timezone=Asia/Kathmandu&date=$(date -u -d yesterday +%F)"
+  "/?view=monthly"
+  "/?view=submissions"
+  "/?view=country"
+  "/?view=category&metric=total"
+  "/?view=archive"
 )
 
 pid=
@@ -73,7 +80,7 @@ done
 start
 echo
 printf '%-52s %10s %10s %10s\n' "warm, wrk 2 threads 64 connections 10 s" "req/s" "p50" "p99"
-for path in "${paths[@]:0:5}"; do
+for path in "${paths[@]:0:5}" "/?view=daily&timezone=America/New_York" "/?view=country"; do
   curl -fsS -o /dev/null "localhost:$port$path"
   out=$(wrk -t2 -c64 -d10s --latency "http://localhost:$port$path")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")

@@ -2,6 +2,7 @@
 //! the OpenAPI aliases come; one file per endpoint family with thin handlers. Unknown routes
 //! and wrong methods get the same JSON errors as everything else.
 
+pub mod dashboard;
 pub mod data;
 pub mod docs;
 pub mod health;
@@ -56,6 +57,7 @@ pub fn table() -> Vec<Route> {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     site::configure(cfg);
+    dashboard::configure(cfg);
     for Route { path, kind } in table() {
         match kind {
             Kind::Data(Endpoint::GetData) => cfg.service(get_only(path, data::get_data)),

@@ -45,8 +45,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in [crate::stats::pages::FAVICON_PATH, "/favicon.ico"] {
         cfg.service(super::get_only(path, favicon));
     }
-    // Until the dashboard is built, a browser pointed at the service lands on the pages.
-    cfg.service(web::redirect("/", "/stats/main"));
     cfg.service(web::redirect("/stats", "/stats/main"));
     cfg.service(web::redirect("/stats/", "/stats/main"));
     cfg.service(

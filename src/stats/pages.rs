@@ -34,6 +34,16 @@ ul.pages li{margin:.4rem 0}
 footer{background:#f0f0f0;border-top:1px solid #ddd;padding:1rem 1.2rem;font-size:.85rem;color:#555}
 footer a{margin-right:1rem}
 .error{border-left:4px solid #b31b1b;padding:.5rem 1rem;background:#fff5f5}
+form.controls{display:flex;flex-wrap:wrap;gap:.6rem 1.2rem;align-items:center;background:#f7f7f7;border:1px solid #e4e4e4;padding:.6rem .8rem;margin:.4rem 0 1rem}
+form.controls select,form.controls input,form.controls button{font-size:.95rem;max-width:100%}
+form.controls button{background:#b31b1b;color:#fff;border:0;padding:.3rem .9rem;border-radius:3px;cursor:pointer}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;margin:.5rem 0}
+td,th{border-bottom:1px solid #e4e4e4;padding:.2rem .8rem;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+code{font-size:.85rem;word-break:break-all}
+.links a{word-break:break-all}
+@media (max-width:600px){main{padding:.6rem}h1{font-size:1.4rem}header.masthead .brand{font-size:1.6rem}}
 "#;
 
 /// Where the pages' icon is served; without one, browsers ask for `/favicon.ico`.
@@ -42,7 +52,7 @@ pub const FAVICON_PATH: &str = "/stats/favicon.svg";
 /// The icon: a white "a" on arXiv's red, drawn here.
 pub const FAVICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="5" fill="#b31b1b"/><text x="16" y="23" font-family="Georgia,serif" font-size="22" font-weight="bold" text-anchor="middle" fill="#fff">a</text></svg>"##;
 
-/// The page of a site answer. (The dashboard at `/` is not built yet; `/` leads here until it is.)
+/// The page of a site answer.
 pub fn render(payload: &SitePayload) -> String {
     let config = &payload.config;
     let (title, body) = match &payload.content {
@@ -86,6 +96,30 @@ pub fn error_page(status: u16, message: &str) -> String {
 }
 
 fn layout(title: &str, body: Markup) -> Markup {
+    shell(
+        title,
+        "usage statistics",
+        &[
+            ("/stats/main", "Statistics"),
+            ("/stats/today", "Today"),
+            ("/stats/monthly_downloads", "Monthly downloads"),
+            ("/stats/monthly_submissions", "Monthly submissions"),
+            ("/", "Dashboard"),
+        ],
+        body,
+        None,
+    )
+}
+
+/// A page of the service: the masthead with `section`, a bar of `links`, the title and body,
+/// the footer; `script` (inline, optional) last.
+pub fn shell(
+    title: &str,
+    section: &str,
+    links: &[(&str, &str)],
+    body: Markup,
+    script: Option<&str>,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -99,13 +133,12 @@ fn layout(title: &str, body: Markup) -> Markup {
             body {
                 header.masthead {
                     a.brand href="/stats/main" { "arXiv" }
-                    span.section { "usage statistics" }
+                    span.section { (section) }
                 }
                 nav.crumbs {
-                    a href="/stats/main" { "Statistics" }
-                    a href="/stats/today" { "Today" }
-                    a href="/stats/monthly_downloads" { "Monthly downloads" }
-                    a href="/stats/monthly_submissions" { "Monthly submissions" }
+                    @for (href, text) in links {
+                        a href=(href) { (text) }
+                    }
                 }
                 main {
                     h1 { (title) }
@@ -113,8 +146,12 @@ fn layout(title: &str, body: Markup) -> Markup {
                 }
                 footer {
                     a href="/stats/main" { "Statistics" }
+                    a href="/" { "Dashboard" }
                     a href="/docs/" { "API documentation" }
-                    span { "Counts come from arXiv's hourly tables; times are local to the site's zone unless marked UTC." }
+                    span { "Counts come from arXiv's hourly tables; times are local to the zone named on the page unless marked UTC." }
+                }
+                @if let Some(script) = script {
+                    script { (PreEscaped(script)) }
                 }
             }
         }
@@ -130,6 +167,7 @@ fn main_page() -> Markup {
             li { a href="/stats/monthly_downloads" { "Monthly downloads" } " since 1994" }
             li { a href="/stats/monthly_submissions" { "Monthly submissions" } " since 1991 ("
                 a href="/stats/get_monthly_submissions" { "CSV" } ")" }
+            li { a href="/" { "The dashboard" } ": downloads by hour in any time zone, by month, by country, category and archive" }
             li { a href="/docs/" { "The statistics API" } " (OpenAPI)" }
         }
     }
@@ -251,15 +289,15 @@ fn submissions_page(
 }
 
 /// One bar: its axis label (may be empty), the title a reader sees on hovering it, its value.
-struct Bar {
-    label: String,
-    title: String,
-    value: i64,
+pub struct Bar {
+    pub label: String,
+    pub title: String,
+    pub value: i64,
 }
 
 /// A bar chart as inline SVG. `label_every` = 1 labels every bar; 0 labels the bars whose
 /// label is not empty.
-fn bar_chart(
+pub fn bar_chart(
     caption: &str,
     x_title: &str,
     y_title: &str,
@@ -312,6 +350,44 @@ fn bar_chart(
     }
 }
 
+/// A horizontal bar chart as inline SVG, one row per bar in the given order, each labelled on the
+/// left with its value at the end: for long lists of named values (countries, categories).
+pub fn hbar_chart(caption: &str, value_title: &str, bars: &[Bar]) -> Markup {
+    const W: f64 = 960.0;
+    const LEFT: f64 = 230.0;
+    const RIGHT: f64 = 90.0;
+    const TOP: f64 = 70.0;
+    const ROW: f64 = 18.0;
+    let plot_w = W - LEFT - RIGHT;
+    let h = TOP + ROW * bars.len().max(1) as f64 + 16.0;
+    let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
+    let (step, top) = nice_scale(max);
+    let x = |v: i64| LEFT + (v as f64 / top as f64) * plot_w;
+    let ticks: Vec<i64> = (0..).map(|i| i * step).take_while(|t| *t <= top).collect();
+    html! {
+        svg.chart viewBox=(format!("0 0 {W} {h}")) role="img" aria-label=(caption) xmlns="http://www.w3.org/2000/svg" {
+            title { (caption) }
+            text.caption x="8" y="20" { (caption) }
+            text x=(LEFT + plot_w / 2.0) y="40" text-anchor="middle" { (value_title) }
+            @for t in &ticks {
+                line.grid x1=(x(*t)) x2=(x(*t)) y1=(TOP - 6.0) y2=(h - 16.0) {}
+                text x=(x(*t)) y=(TOP - 9.0) text-anchor="middle" { (short(*t)) }
+            }
+            @for (i, bar) in bars.iter().enumerate() {
+                @let y = TOP + i as f64 * ROW;
+                text x=(LEFT - 6.0) y=(format!("{:.1}", y + ROW * 0.7)) text-anchor="end" { (bar.label) }
+                rect.bar x=(LEFT) y=(format!("{:.1}", y + 2.0))
+                    width=(format!("{:.2}", (x(bar.value) - LEFT).max(0.0)))
+                    height=(format!("{:.1}", ROW - 4.0)) data-value=(bar.value) {
+                    title { (bar.title) }
+                }
+                text x=(format!("{:.1}", x(bar.value) + 4.0)) y=(format!("{:.1}", y + ROW * 0.7)) { (thousands(bar.value)) }
+            }
+            line.axis x1=(LEFT) x2=(LEFT) y1=(TOP - 6.0) y2=(h - 16.0) {}
+        }
+    }
+}
+
 /// A tick step of 1, 2 or 5 times a power of ten giving about five ticks, and the top of the
 /// axis (a multiple of the step at or above `max`).
 fn nice_scale(max: i64) -> (i64, i64) {
@@ -327,7 +403,7 @@ fn nice_scale(max: i64) -> (i64, i64) {
 }
 
 /// `1,234,567`.
-fn thousands(n: i64) -> String {
+pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     if n < 0 {
@@ -362,7 +438,7 @@ fn trim(v: f64) -> String {
 }
 
 /// `Tuesday, December 1, 2026`.
-fn long_date(d: NaiveDate) -> String {
+pub fn long_date(d: NaiveDate) -> String {
     d.format("%A, %B %-d, %Y").to_string()
 }
 

@@ -254,14 +254,10 @@ async fn error_messages_name_the_parameter_and_the_allowed_values(backend: Backe
 async fn unknown_routes_and_wrong_methods_get_json_errors(backend: Backend) {
     let app = spawn_or_skip!(backend);
     expect_json_error(&app, Method::GET, "/api/nope", 404).await;
-    // `/` leads (307, which the client follows) to the statistics pages.
+    // `/` is the dashboard.
     let root = app.get("/").await;
     assert_eq!(root.status, 200, "{}", root.body);
-    assert!(
-        root.body.contains("arXiv Usage Statistics"),
-        "{}",
-        root.body
-    );
+    assert!(root.body.contains("Downloads per hour"), "{}", root.body);
     expect_json_error(&app, Method::GET, "/api/get_data/extra", 404).await;
     for path in [
         "/api/get_data?model=hourly&group_by=country",

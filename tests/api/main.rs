@@ -8,6 +8,7 @@ mod browser;
 mod cache;
 mod csv_format;
 mod daily;
+mod dashboard;
 mod defects;
 mod deploy;
 mod get_data;
@@ -27,6 +28,7 @@ fn main() -> std::process::ExitCode {
             browser::tests(),
             cache::tests(),
             csv_format::tests(),
+            dashboard::tests(),
             daily::tests(),
             defects::tests(),
             deploy::tests(),

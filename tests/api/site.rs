@@ -117,6 +117,8 @@ async fn monthly_downloads_run_through_the_local_latest_hour(backend: Backend) {
         // 19:00 EST is midnight UTC: December has begun in UTC, not yet in New York.
         ("2026113019", "2026-12-01 00:00:00"),
         ("2026113022", "2026-12-01 03:00:00"),
+        // Midnight in New York: December has begun in both.
+        ("2026120100", "2026-12-01 05:00:00"),
         // The fall-back day's first 01:00 (EDT) is 05:00 UTC.
         ("2026110101", "2026-11-01 05:00:00"),
         // October holds no hourly rows: it is left out.
@@ -266,6 +268,34 @@ async fn bad_input_is_a_400_that_names_the_format(backend: Backend) {
             "{url}: {}",
             r.body
         );
+    }
+    // Whatever the values, a 4xx or a 200, never a 5xx.
+    let mut seed = 0x5eed_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces = [
+        "2026", "11", "01", "25", "99", "00", "-", "%00", "%20", "%FF", "é", "+", "&date=1", "0",
+        "1", "3", "12", "31", "29", "02",
+    ];
+    for _ in 0..200 {
+        let value: String = (0..next() % 6)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        for url in [
+            format!("/stats/get_hourly_requests?date={value}"),
+            format!("/stats/today?date={value}"),
+            format!("/stats/get_monthly_downloads?latest_hour={value}"),
+        ] {
+            let status = app.get(&url).await.status;
+            assert!(
+                status == 200 || (400..500).contains(&status),
+                "{url}: {status}"
+            );
+        }
     }
     // An empty date is today, as arXiv's service has it.
     assert_eq!(

@@ -27,6 +27,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(width: u32, height: u32) -> Self {
+        Self::start_in(width, height, "UTC").await
+    }
+
+    /// A browser whose own time zone is `zone` (what `Intl` reports to a page's script).
+    pub async fn start_in(width: u32, height: u32, zone: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -34,6 +39,7 @@ impl Browser {
             .port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TZ", zone)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
