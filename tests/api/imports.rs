@@ -9,17 +9,10 @@ use crate::helpers::{Backend, Row, TestDb, date, dt};
 use crate::model;
 use crate::{backend_tests, spawn_or_skip};
 
+/// The real legacy file in the original's format (1994-01 to 2023-11) and its yearly sums,
+/// kept with the tests.
 fn legacy_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/legacy");
-    if dir.join("monthly_data.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "NOTICE: skipping: {} is absent (a checkout without ../shared)",
-            dir.display()
-        );
-        None
-    }
+    Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/legacy"))
 }
 
 /// Runs the binary against `db`; returns (success, stderr).
