@@ -395,6 +395,10 @@ impl AnswerCache {
             log::info!("monthly_downloads changed; dropping the answers that read it");
             self.drop_where("legacy", |key| key.query.reads_legacy());
         }
+        if before.requests != after.requests {
+            log::info!("hourly_requests changed; dropping the answers that read it");
+            self.drop_where("requests", |key| key.query.reads_requests());
+        }
         if before.submissions != after.submissions {
             log::info!("monthly_submissions changed; dropping the answers that read it");
             self.drop_where("submissions", |key| key.query.reads_submissions());
@@ -508,6 +512,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             legacy: (0, 0),
             submissions: (0, 0),
+            requests: (0, 0),
         }
     }
 

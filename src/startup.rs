@@ -166,6 +166,12 @@ fn cors(settings: &CorsSettings) -> Cors {
         .allow_any_header()
         .expose_headers(["x-data-as-of", "etag", "x-cache", "x-request-id"])
         .max_age(3600);
+    // arXiv's statistics pages and CSV are public to every origin, whatever the API allows.
+    // Only added when the API is not public already: actix-cors then checks the functions
+    // alone, so with "*" it would shut the API out.
+    if !settings.allowed_origins.iter().any(|o| o == "*") {
+        cors = cors.allowed_origin_fn(|_, head| head.uri.path().starts_with("/stats/"));
+    }
     for origin in &settings.allowed_origins {
         cors = if origin == "*" {
             cors.allow_any_origin()

@@ -107,6 +107,14 @@ pub fn finish<B: actix_web::body::MessageBody>(
     response
         .headers_mut()
         .insert(REQUEST_ID, request_id.clone());
+    // The /stats site is public to every origin, as arXiv's is: `*`, not the echo of the
+    // request's Origin that the CORS middleware writes.
+    if response.request().path().starts_with("/stats/") {
+        response.headers_mut().insert(
+            actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
     // Route patterns, not paths, keep the label set small.
     let route = response
         .request()

@@ -94,7 +94,15 @@ async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 }
 
 async fn render(req: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
-    let p: DashboardParams = from_query(req.query_string())?;
+    let mut p: DashboardParams = from_query(req.query_string())?;
+    // Shown as the zone database spells it, whatever case the link used.
+    if let Some(tz) = p
+        .timezone
+        .as_deref()
+        .and_then(|z| Tz::from_str_insensitive(z).ok())
+    {
+        p.timezone = Some(tz.name().to_string());
+    }
     let view = match p.view.as_deref() {
         None => View::Daily,
         Some(name) => View::ALL
@@ -123,7 +131,7 @@ async fn render(req: &HttpRequest, state: &AppState) -> Result<String, ApiError>
                     ))
                 })?;
             let date = match p.date.as_deref() {
-                Some(d) => d.to_string(),
+                Some(d) => encode(d),
                 None => now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
             };
             (
@@ -359,7 +367,7 @@ fn dimension(view: View, p: &DashboardParams, answer: &Value) -> Markup {
     html! {
         p.figure { "Total: " strong #total { (thousands(total)) } " " (metric) " downloads, "
             (rows.len()) " " (view.name()) " values, " (range) }
-        (hbar_chart(&format!("{} ({metric} downloads), largest first", view.title()), "Downloads", &bars))
+        (hbar_chart(&format!("{} ({metric} downloads), largest first", view.title()), view.name(), "Downloads", &bars))
         details {
             summary { "The numbers as a table" }
             div.scroll { table {

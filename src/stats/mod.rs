@@ -194,6 +194,11 @@ impl Query {
         }
     }
 
+    /// Whether the answer reads `hourly_requests`.
+    pub fn reads_requests(&self) -> bool {
+        matches!(self, Query::Site(q) if q.reads_requests())
+    }
+
     /// Whether the answer reads `monthly_downloads`.
     pub fn reads_legacy(&self) -> bool {
         match self {

@@ -234,10 +234,13 @@ fn downloads_page(months: &[(NaiveDate, i64)], latest: Option<&DateTime<Tz>>) ->
         @match latest {
             None => p.figure { "No data currently available." },
             Some(latest) => {
-                p.figure { "Total downloads through " (latest.format("%B %Y")) ": "
+                // The series is of UTC months: its last one is the UTC month of the newest hour,
+                // which for a few hours a month is not the local one.
+                @let month = latest.naive_utc().format("%B %Y").to_string();
+                p.figure { "Total downloads through " (month) ": "
                     strong #total { (thousands(total)) } }
-                p.note { "Months before " (latest.format("%B %Y")) " are arXiv's monthly totals; "
-                    (latest.format("%B %Y")) " counts its hours through the one starting "
+                p.note { "Months before " (month) " (UTC) are arXiv's monthly totals; "
+                    (month) " counts its hours through the one starting "
                     (latest.format("%Y-%m-%d %H:%M %Z")) "." }
                 (bar_chart("Downloads per month (UTC months)", "Month", "Downloads", &bars, 0))
                 p.links { a #csv href=(format!("/stats/get_monthly_downloads?latest_hour={}", latest.format("%Y%m%d%H"))) { "These numbers as CSV" } }
@@ -352,7 +355,7 @@ pub fn bar_chart(
 
 /// A horizontal bar chart as inline SVG, one row per bar in the given order, each labelled on the
 /// left with its value at the end: for long lists of named values (countries, categories).
-pub fn hbar_chart(caption: &str, value_title: &str, bars: &[Bar]) -> Markup {
+pub fn hbar_chart(caption: &str, label_title: &str, value_title: &str, bars: &[Bar]) -> Markup {
     const W: f64 = 960.0;
     const LEFT: f64 = 230.0;
     const RIGHT: f64 = 90.0;
@@ -369,6 +372,7 @@ pub fn hbar_chart(caption: &str, value_title: &str, bars: &[Bar]) -> Markup {
             title { (caption) }
             text.caption x="8" y="20" { (caption) }
             text x=(LEFT + plot_w / 2.0) y="40" text-anchor="middle" { (value_title) }
+            text x=(LEFT - 6.0) y="40" text-anchor="end" { (label_title) }
             @for t in &ticks {
                 line.grid x1=(x(*t)) x2=(x(*t)) y1=(TOP - 6.0) y2=(h - 16.0) {}
                 text x=(x(*t)) y=(TOP - 9.0) text-anchor="middle" { (short(*t)) }

@@ -10,7 +10,8 @@ use sea_orm::{DbBackend, DbErr, QueryResult};
 use super::rows::bucket_hour;
 
 /// What the freshness probe compares: per hour of the newest window (rows, primary sum, cross
-/// sum), and the row count and sum of `monthly_downloads`.
+/// sum), the row count and sum of `monthly_downloads` and `monthly_submissions`, and those of
+/// `hourly_requests`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     pub newest: Option<NaiveDateTime>,
@@ -18,6 +19,8 @@ pub struct Fingerprint {
     pub hours: BTreeMap<NaiveDateTime, (i64, i64, i64)>,
     pub legacy: (i64, i64),
     pub submissions: (i64, i64),
+    /// Row count and request sum of `hourly_requests` (the /stats site's edge requests).
+    pub requests: (i64, i64),
 }
 
 /// Adds the rows of [`sql::probe`] to per-hour (rows, primary sum, cross sum).

@@ -133,13 +133,16 @@ impl Repository {
                 months.iter().map(|(_, v)| v).sum::<i64>(),
             )
         });
+        let requests = self.requests_summary().await;
         Ok(Fingerprint {
             newest,
             window_start,
             hours: by_hour,
-            // A database without the monthly tables simply has nothing there to watch.
+            // A database without the monthly or edge-request tables simply has nothing there to
+            // watch.
             legacy: legacy.unwrap_or((0, 0)),
             submissions: submissions.unwrap_or((0, 0)),
+            requests: requests.unwrap_or((0, 0)),
         })
     }
 
@@ -310,6 +313,35 @@ impl Repository {
                 ))
             })
             .collect()
+    }
+
+    /// Row count and request sum of the whole `hourly_requests` table: a few rows per hour, so
+    /// cheap to read on every probe, and any rewrite that changes a count changes the sum.
+    pub async fn requests_summary(&self) -> Result<(i64, i64), DbErr> {
+        let int64 = if self.backend() == DbBackend::MySql {
+            "SIGNED"
+        } else {
+            "BIGINT"
+        };
+        // Constant SQL: no value in it comes from a request.
+        let stmt = Query::select()
+            .from(sea_orm::sea_query::Alias::new("hourly_requests"))
+            .expr_as(
+                Expr::cust(format!("CAST(COUNT(*) AS {int64})")),
+                sea_orm::sea_query::Alias::new("n"),
+            )
+            .expr_as(
+                Expr::cust(format!("CAST(COALESCE(SUM(request_count), 0) AS {int64})")),
+                sea_orm::sea_query::Alias::new("total"),
+            )
+            .to_owned();
+        match self
+            .timed("requests_summary", self.db.query_one(&stmt))
+            .await?
+        {
+            Some(row) => Ok((row.try_get("", "n")?, row.try_get("", "total")?)),
+            None => Ok((0, 0)),
+        }
     }
 
     /// Requests per UTC hour of `source` in `[from, to)`, oldest first (NULL counts as 0), from

@@ -228,6 +228,10 @@ impl SiteQuery {
     pub fn reads_submissions(&self) -> bool {
         matches!(self.kind, SiteKind::Submissions { .. })
     }
+
+    pub fn reads_requests(&self) -> bool {
+        matches!(self.kind, SiteKind::Requests { .. })
+    }
 }
 
 /// `YYYYMMDD`: eight digits that make a real date.
@@ -235,7 +239,10 @@ fn parse_day(s: &str) -> Option<NaiveDate> {
     if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    NaiveDate::parse_from_str(s, "%Y%m%d").ok()
+    // Years every backend stores (MySQL's DATETIME starts at 1000).
+    NaiveDate::parse_from_str(s, "%Y%m%d")
+        .ok()
+        .filter(|d| (1000..=9998).contains(&d.year()))
 }
 
 /// `YYYYMMDDHH` in `tz` to the UTC start of that hour. An hour repeated by a fall-back means the
@@ -264,6 +271,15 @@ fn local_day(tz: Tz, date: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
             (midnight, midnight)
         }
     }
+}
+
+/// Whether a database error says that a table does not exist (each backend words it its way).
+fn missing_table(e: &sea_orm::DbErr) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("hourly_requests")
+        && (text.contains("does not exist")
+            || text.contains("doesn't exist")
+            || text.contains("no such table"))
 }
 
 fn first_of_month(d: NaiveDate) -> NaiveDate {
@@ -308,9 +324,19 @@ impl Stats {
             SiteKind::Main => (SiteContent::Main, Freshness::Unknown),
             SiteKind::Requests { date } => {
                 let (from, to) = local_day(tz, date);
-                let rows = repo
+                let rows = match repo
                     .hourly_requests(q.config.requests_source, from, to)
-                    .await?;
+                    .await
+                {
+                    Ok(rows) => rows,
+                    // Someone else's schema may have no edge-request table: no data, not an
+                    // error page.
+                    Err(e) if missing_table(&e) => {
+                        log::warn!("the edge requests cannot be read: {e}");
+                        Vec::new()
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let hours = rows
                     .into_iter()
                     .map(|(utc, n)| (utc.and_utc().with_timezone(&tz), n))
@@ -321,7 +347,17 @@ impl Stats {
             SiteKind::Downloads { latest_hour } => {
                 let latest = match latest_hour {
                     Some(h) => Some(h),
-                    None => repo.newest_hour().await?,
+                    // The page links its CSV with the newest hour written as a local hour; read
+                    // it back the same way, so that in the repeated hour of a fall-back (which a
+                    // local hour names as the first of the two) page and CSV still agree.
+                    None => repo.newest_hour().await?.map(|h| {
+                        let local = h
+                            .and_utc()
+                            .with_timezone(&tz)
+                            .format("%Y%m%d%H")
+                            .to_string();
+                        parse_local_hour(&local, tz).unwrap_or(h)
+                    }),
                 };
                 let legacy = repo.legacy_months().await?;
                 let months = match latest {
@@ -455,7 +491,15 @@ mod tests {
     #[test]
     fn days_are_eight_digits_of_a_real_date() {
         assert_eq!(parse_day("20261105"), NaiveDate::from_ymd_opt(2026, 11, 5));
-        for bad in ["garbage", "2026-11-05", "20261301", "2026110", "202611050"] {
+        for bad in [
+            "garbage",
+            "2026-11-05",
+            "20261301",
+            "2026110",
+            "202611050",
+            "00000101",
+            "99991231",
+        ] {
             assert_eq!(parse_day(bad), None, "{bad}");
         }
     }

@@ -137,9 +137,22 @@ pub fn parse_requests(text: &str) -> Result<Vec<RequestRow>, ImportError> {
     }
     let mut rows = Vec::new();
     let mut seen = BTreeSet::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.map_err(|e| invalid(format!("line {line}: {e}")))?;
+    loop {
+        // The line as an editor shows it, from the byte where the reader stands: it skips blank
+        // lines without counting them in its own line numbers.
+        let at = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+        let rest = text.get(at..).unwrap_or_default();
+        let blank = rest.len() - rest.trim_start_matches(['\r', '\n']).len();
+        let line = text
+            .get(..at + blank)
+            .map_or(0, |before| before.matches('\n').count() + 1);
+        let mut record = csv::StringRecord::new();
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| invalid(format!("line {line}: {e}")))?;
+        if !more {
+            break;
+        }
         if record.len() != 3 {
             return Err(invalid(format!(
                 "line {line}: expected 3 fields (start_dttm,source_id,request_count), found {}",
@@ -288,6 +301,11 @@ mod tests {
                 "line 3: hour",
             ),
             ("hour,requests\n", "the header"),
+            // A blank line is skipped, and still counted in the line named.
+            (
+                "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,1\n\n2026-12-01 06:00:00,x,1\n",
+                "line 4: source_id",
+            ),
         ] {
             let err = parse_requests(bad).unwrap_err().to_string();
             assert!(err.contains(says), "{bad:?}: {err}");

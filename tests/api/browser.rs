@@ -11,11 +11,15 @@ use crate::{browser_tests, spawn_or_skip};
 
 async fn arrange(app: &TestApp) {
     let mut requests: Vec<(NaiveDateTime, u8, Option<i32>)> = Vec::new();
-    // The 25-hour and the 23-hour New York days, one hour missing from the first.
-    for (first, hours) in [("2026-11-01 04:00:00", 25), ("2026-03-08 05:00:00", 23)] {
+    // The 25-hour and the 23-hour New York days, complete, and one with an hour missing.
+    for (first, hours) in [
+        ("2026-11-01 04:00:00", 25),
+        ("2026-03-08 05:00:00", 23),
+        ("2026-11-05 05:00:00", 24),
+    ] {
         for i in 0..hours {
             let hour = dt(first) + chrono::Duration::hours(i);
-            if hour != dt("2026-11-01 12:00:00") {
+            if hour != dt("2026-11-05 12:00:00") {
                 requests.push((hour, 0, Some(1_500_000 + (i as i32 % 12) * 90_000)));
                 requests.push((hour, 1, Some(3)));
             }
@@ -90,7 +94,8 @@ async fn every_page_draws_the_numbers_of_its_csv(backend: Backend) {
         .unwrap()
         .keep();
     for (page, bars_expected) in [
-        ("/stats/today?date=20261101", Some(24)),
+        ("/stats/today?date=20261101", Some(25)),
+        ("/stats/today?date=20261105", Some(23)),
         ("/stats/today?date=20260308", Some(23)),
         ("/stats/today?date=20260101", Some(0)),
         ("/stats/monthly_downloads", None),
