@@ -132,8 +132,8 @@ impl Query {
     /// `None` for an answer that reads no hours.
     pub fn time_range(&self) -> Option<TimeRange> {
         Some(match self {
-            Query::Data(q) => q.range.to_time_range(),
-            Query::GlobalSum(q) => q.range.to_time_range(),
+            Query::Data(q) => q.range.to_time_range_in(q.timezone),
+            Query::GlobalSum(q) => q.range.to_time_range_in(q.timezone),
             Query::Submissions(_) => return None,
             Query::Daily { timezone, date } => {
                 let buckets = shape::local_day_buckets(*timezone, *date);
@@ -325,37 +325,78 @@ impl Stats {
     }
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, StatsError> {
-        // One row past the limit tells that there are more, without reading them all.
-        let limit = u64::try_from(self.max_groups)
+        // One answer group is made of at most `per_group` rows of the grain, so more rows than
+        // `max_groups * per_group` prove too many groups, without reading them all.
+        let per_group = q
+            .time_group
+            .map_or(1, |tg| tg.max_grains(tg.grain(q.timezone)));
+        let most_rows = u64::try_from(self.max_groups)
             .ok()
-            .and_then(|m| m.checked_add(1));
-        let (rows, freshness) = self.repo.aggregate(&data_aggregate(q, limit)).await?;
+            .and_then(|m| m.checked_mul(per_group));
+        let (rows, freshness) = self
+            .repo
+            .aggregate(&data_aggregate(q, most_rows.and_then(|m| m.checked_add(1))))
+            .await?;
+        let too_large = StatsError::TooLarge {
+            limit: self.max_groups,
+        };
+        if most_rows.is_some_and(|m| rows.len() as u64 > m) {
+            return Err(too_large);
+        }
+        let rows = match q.time_group {
+            Some(tg) => shape::rebucket(rows, tg.grain(q.timezone), tg, q.timezone),
+            None => rows,
+        };
         if rows.len() > self.max_groups {
-            return Err(StatsError::TooLarge {
-                limit: self.max_groups,
-            });
+            return Err(too_large);
         }
         let payload = Payload::Data {
             group_by: q.group_by,
             second: q.second_group_by,
             time_group: q.time_group,
-            groups: shape::nest(rows, q.group_by, q.second_group_by, q.time_group),
+            groups: shape::nest(
+                rows,
+                q.group_by,
+                q.second_group_by,
+                q.time_group,
+                q.timezone,
+            ),
         };
         Ok(self.dated(payload, freshness).await?)
     }
 
     pub async fn global_sum(&self, q: &GlobalSumQuery) -> Result<Answer, DbErr> {
         let (rows, freshness) = self.repo.aggregate(&global_sum_aggregate(q)).await?;
-        let sums = if q.legacy_merge() {
-            let legacy = self.repo.legacy_months().await?;
-            shape::merge_legacy(rows, &legacy, q.range, q.time_group)
+        let legacy = if q.legacy_merge() {
+            Some(self.repo.legacy_months().await?)
         } else {
-            shape::sums_from_buckets(rows, q.time_group)
+            None
         };
-        self.dated(Payload::Sums(sums), freshness).await
+        // The newest hour decides which legacy month is still filling.
+        let answer = self.dated(Payload::Sums(Vec::new()), freshness).await?;
+        let sums = match legacy {
+            Some(legacy) => shape::merge_legacy(
+                rows,
+                q.grain(),
+                &legacy,
+                q.range,
+                (q.time_group, q.timezone),
+                answer.data_as_of,
+            ),
+            None => shape::sums_from_buckets(
+                shape::rebucket(rows, q.grain(), q.time_group, q.timezone),
+                q.time_group,
+                q.timezone,
+            ),
+        };
+        Ok(Answer {
+            payload: Payload::Sums(sums),
+            ..answer
+        })
     }
 
-    /// Hourly totals of the local day `date` in `tz`; `now` decides which hours have started.
+    /// Hourly totals of the local day `date` in `tz`; `now` decides which hours have started,
+    /// and the newest hour of data which are known.
     pub async fn daily(
         &self,
         tz: Tz,
@@ -370,8 +411,12 @@ impl Stats {
                 *totals.entry(hour).or_default() += row.value;
             }
         }
-        let entries = shape::daily_entries(tz, &buckets, &totals, now);
-        self.dated(Payload::Daily(entries), freshness).await
+        let answer = self.dated(Payload::Daily(Vec::new()), freshness).await?;
+        let entries = shape::daily_entries(tz, &buckets, &totals, now, answer.data_as_of);
+        Ok(Answer {
+            payload: Payload::Daily(entries),
+            ..answer
+        })
     }
 }
 
@@ -382,27 +427,21 @@ fn data_aggregate(q: &DataQuery, limit: Option<u64>) -> Aggregate {
         dimensions: std::iter::once(q.group_by)
             .chain(q.second_group_by)
             .collect(),
-        time_group: q.time_group,
+        time_group: q.time_group.map(|tg| tg.grain(q.timezone)),
         metric: q.metric,
-        range: q.range.to_time_range(),
+        range: q.range.to_time_range_in(q.timezone),
         filters: q.filters.clone(),
     }
 }
 
-/// The aggregate behind `get_global_sum`. With the legacy merge, hourly totals are needed per
-/// month whatever the period, so that the months the legacy table covers can be left out
-/// before years are summed.
+/// The aggregate behind `get_global_sum`, by [`GlobalSumQuery::grain`].
 fn global_sum_aggregate(q: &GlobalSumQuery) -> Aggregate {
     Aggregate {
         limit: None,
         dimensions: Vec::new(),
-        time_group: Some(if q.legacy_merge() {
-            TimeGroup::Month
-        } else {
-            q.time_group
-        }),
+        time_group: Some(q.grain()),
         metric: q.metric,
-        range: q.range.to_time_range(),
+        range: q.range.to_time_range_in(q.timezone),
         filters: Vec::new(),
     }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
@@ -36,7 +36,13 @@ pub fn plan(q: &Aggregate) -> Option<Source> {
         .copied()
         .chain(q.filters.iter().map(|f| f.dimension))
         .collect();
-    if q.time_group == Some(TimeGroup::Hour) || dimensions.is_empty() {
+    // A range of local days in another zone starts and ends inside UTC days, which the day
+    // rollups cannot split.
+    let whole_days = [q.range.from, q.range.to]
+        .into_iter()
+        .flatten()
+        .all(|t| t.time() == NaiveTime::MIN);
+    if q.time_group == Some(TimeGroup::Hour) || dimensions.is_empty() || !whole_days {
         // Only per-hour totals keep hours; without dimensions they are the smallest source.
         return dimensions.is_empty().then_some(Source::RollupHour);
     }
@@ -170,5 +176,9 @@ mod tests {
             Some(Source::RollupDay)
         );
         assert_eq!(plan(&q(vec![Country], Some(TimeGroup::Hour), vec![])), None);
+        let mut local_days = q(vec![Country], None, vec![]);
+        local_days.range.from =
+            NaiveDate::from_ymd_opt(2026, 3, 1).and_then(|d| d.and_hms_opt(5, 0, 0));
+        assert_eq!(plan(&local_days), None);
     }
 }

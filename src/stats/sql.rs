@@ -91,7 +91,8 @@ fn bucket_on(
     let (pg, my, lite) = match time_group {
         TimeGroup::Year => ("YYYY", "%Y", "%Y"),
         TimeGroup::Month => ("YYYY-MM", "%Y-%m", "%Y-%m"),
-        TimeGroup::Day => ("YYYY-MM-DD", "%Y-%m-%d", "%Y-%m-%d"),
+        // Weeks are made of days in Rust (`TimeGroup::grain`); a week bucket is its days.
+        TimeGroup::Day | TimeGroup::Week => ("YYYY-MM-DD", "%Y-%m-%d", "%Y-%m-%d"),
         TimeGroup::Hour => ("YYYY-MM-DD HH24", "%Y-%m-%d %H", "%Y-%m-%d %H"),
     };
     Expr::cust(match backend {
