@@ -15,6 +15,7 @@ mod hardening;
 mod health;
 mod hostile;
 mod imports;
+mod local_time;
 mod model;
 mod openapi_driven;
 mod rollups;
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
             health::tests(),
             hostile::tests(),
             imports::tests(),
+            local_time::tests(),
             openapi_driven::tests(),
             rollups::tests(),
         ]
