@@ -42,9 +42,15 @@ pub fn plan(q: &Aggregate) -> Option<Source> {
         .into_iter()
         .flatten()
         .all(|t| t.time() == NaiveTime::MIN);
-    if q.time_group == Some(TimeGroup::Hour) || dimensions.is_empty() || !whole_days {
-        // Only per-hour totals keep hours; without dimensions they are the smallest source.
-        return dimensions.is_empty().then_some(Source::RollupHour);
+    if dimensions.is_empty() {
+        // Per-hour totals answer every time group; without dimensions they are the smallest.
+        return Some(Source::RollupHour);
+    }
+    if q.time_group == Some(TimeGroup::Hour) || !whole_days {
+        // Only the per-hour rollups keep hours.
+        return [Source::RollupHourCountry, Source::RollupHourCategory]
+            .into_iter()
+            .find(|source| dimensions.iter().all(|d| source.keeps(*d)));
     }
     [
         Source::RollupDayCountry,
@@ -104,6 +110,15 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
     let Some(watermark) = watermark(db).await? else {
         return Ok(None);
     };
+    // A database migrated before the per-hour rollups by dimension existed has none to read.
+    for table in ["rollup_hour_category", "rollup_hour_country"] {
+        let probe = Query::select()
+            .from(Alias::new(table))
+            .column(Alias::new("hour"))
+            .limit(1)
+            .to_owned();
+        db.query_one(&probe).await?;
+    }
     let stored = rollup_hours(db, live.window_start).await?;
     let keys: BTreeSet<&NaiveDateTime> = stored.keys().chain(live.hours.keys()).collect();
     let first_changed = keys
@@ -175,10 +190,24 @@ mod tests {
             plan(&q(vec![Country], None, vec![DownloadType])),
             Some(Source::RollupDay)
         );
-        assert_eq!(plan(&q(vec![Country], Some(TimeGroup::Hour), vec![])), None);
+        assert_eq!(
+            plan(&q(vec![Country], Some(TimeGroup::Hour), vec![])),
+            Some(Source::RollupHourCountry)
+        );
+        assert_eq!(
+            plan(&q(vec![Archive], Some(TimeGroup::Hour), vec![Category])),
+            Some(Source::RollupHourCategory)
+        );
+        assert_eq!(
+            plan(&q(vec![Country], Some(TimeGroup::Hour), vec![Category])),
+            None
+        );
+        // Local days in another zone: a range that starts inside a UTC day.
         let mut local_days = q(vec![Country], None, vec![]);
         local_days.range.from =
             NaiveDate::from_ymd_opt(2026, 3, 1).and_then(|d| d.and_hms_opt(5, 0, 0));
+        assert_eq!(plan(&local_days), Some(Source::RollupHourCountry));
+        local_days.filters = q(vec![], None, vec![DownloadType]).filters;
         assert_eq!(plan(&local_days), None);
     }
 }

@@ -138,6 +138,10 @@ pub enum Source {
     Hourly,
     /// Per-hour totals.
     RollupHour,
+    /// Per-hour totals by category (and its archive).
+    RollupHourCategory,
+    /// Per-hour totals by country.
+    RollupHourCountry,
     /// Per-day totals by every dimension.
     RollupDay,
     /// Per-day totals by category (and its archive).
@@ -151,6 +155,8 @@ impl Source {
         match self {
             Source::Hourly => hourly,
             Source::RollupHour => "rollup_hour",
+            Source::RollupHourCategory => "rollup_hour_category",
+            Source::RollupHourCountry => "rollup_hour_country",
             Source::RollupDay => "rollup_day",
             Source::RollupDayCategory => "rollup_day_category",
             Source::RollupDayCountry => "rollup_day_country",
@@ -160,7 +166,7 @@ impl Source {
     fn time_column(self) -> &'static str {
         match self {
             Source::Hourly => "start_dttm",
-            Source::RollupHour => "hour",
+            Source::RollupHour | Source::RollupHourCategory | Source::RollupHourCountry => "hour",
             _ => "day",
         }
     }
@@ -185,10 +191,10 @@ impl Source {
         match self {
             Source::Hourly | Source::RollupDay => true,
             Source::RollupHour => false,
-            Source::RollupDayCategory => {
+            Source::RollupDayCategory | Source::RollupHourCategory => {
                 matches!(dimension, Dimension::Category | Dimension::Archive)
             }
-            Source::RollupDayCountry => dimension == Dimension::Country,
+            Source::RollupDayCountry | Source::RollupHourCountry => dimension == Dimension::Country,
         }
     }
 }

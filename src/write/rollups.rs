@@ -66,6 +66,8 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
             db,
             &[
                 "rollup_hour",
+                "rollup_hour_category",
+                "rollup_hour_country",
                 "rollup_day",
                 "rollup_day_category",
                 "rollup_day_country",
@@ -92,6 +94,18 @@ async fn rebuild_day<C: ConnectionTrait>(
     for (rollup, column, lower, upper) in [
         (
             "rollup_hour",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
+            "rollup_hour_category",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
+            "rollup_hour_country",
             "hour",
             sea_orm::Value::from(from),
             sea_orm::Value::from(to),
@@ -148,6 +162,30 @@ async fn rebuild_day<C: ConnectionTrait>(
         per_hour,
     )
     .await?;
+    // Per hour, by category and by country.
+    for (rollup, dimensions) in [
+        (
+            "rollup_hour_category",
+            &[Dimension::Category, Dimension::Archive][..],
+        ),
+        ("rollup_hour_country", &[Dimension::Country][..]),
+    ] {
+        let mut select = Query::select();
+        in_day(&mut select);
+        select
+            .column(Alias::new("start_dttm"))
+            .add_group_by([Expr::col(Alias::new("start_dttm"))]);
+        for dimension in dimensions {
+            let expr = dimension_expr(backend, *dimension);
+            select.expr(expr.clone());
+            select.add_group_by([expr]);
+        }
+        sums(&mut select);
+        let mut columns = vec!["hour"];
+        columns.extend(dimensions.iter().map(|d| d.as_str()));
+        columns.extend(["primary_sum", "cross_sum"]);
+        insert_select(conn, rollup, &columns, select).await?;
+    }
     // Per day, by the given dimensions.
     for (rollup, dimensions) in [
         (
