@@ -543,7 +543,8 @@ impl TryFrom<&DataParams> for DataQuery {
         let timezone = timezone(&p.timezone)?;
         if timezone.is_some() && time_group.is_none() && range == DateRange::default() {
             return Err(bad(
-                "parameter timezone applies only to time_group, start_date and end_date; give                  one of them (time_group: year, month, week, day, hour) or drop timezone",
+                "parameter timezone applies only to time_group, start_date and end_date; give \
+                 one of them (time_group: year, month, week, day, hour) or drop timezone",
             ));
         }
         let mut filters = Vec::new();
@@ -789,6 +790,52 @@ mod tests {
     fn plus_is_a_space() {
         let q = data("model=hourly&group_by=country&country=united+states").unwrap();
         assert_eq!(q.filters[0].values, vec!["united states"]);
+    }
+
+    #[test]
+    fn local_date_ranges_start_at_the_first_utc_hour_that_starts_on_the_day() {
+        let range = |q: &str| {
+            let q = data(&format!("model=hourly&group_by=country&{q}")).unwrap();
+            let r = q.range.to_time_range_in(q.timezone);
+            (r.from.unwrap().to_string(), r.to.unwrap().to_string())
+        };
+        // 00:00 in Kolkata is 18:30 UTC: the first hour that starts on the day is 19:00 UTC.
+        assert_eq!(
+            range("timezone=Asia/Calcutta&start_date=2026-03-01&end_date=2026-03-01"),
+            ("2026-02-28 19:00:00".into(), "2026-03-01 19:00:00".into())
+        );
+        assert_eq!(
+            range("timezone=America/New_York&start_date=2026-03-08&end_date=2026-03-08"),
+            ("2026-03-08 05:00:00".into(), "2026-03-09 04:00:00".into())
+        );
+        assert_eq!(
+            range("timezone=asia/kathmandu&start_date=2026-03-08&end_date=2026-03-08"),
+            ("2026-03-07 19:00:00".into(), "2026-03-08 19:00:00".into())
+        );
+    }
+
+    #[test]
+    fn timezone_needs_a_time_group_or_a_range_and_week_is_a_time_group() {
+        let err = data("model=hourly&group_by=country&timezone=UTC").unwrap_err();
+        assert!(
+            err.contains("timezone") && err.contains("time_group"),
+            "{err}"
+        );
+        let q =
+            data("model=hourly&group_by=country&time_group=week&timezone=Asia/Kolkata").unwrap();
+        assert_eq!(
+            (q.time_group, q.timezone),
+            (Some(TimeGroup::Week), Tz::Asia__Kolkata)
+        );
+        assert!(data("model=hourly&group_by=country&time_group=day&timezone=Mars/Base").is_err());
+        let sub =
+            |q: &str| SubmissionsQuery::try_from(&from_query::<SubmissionsParams>(q).unwrap());
+        assert!(
+            sub("time_group=week")
+                .unwrap_err()
+                .to_string()
+                .contains("month, year")
+        );
     }
 
     #[test]
