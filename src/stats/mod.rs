@@ -18,7 +18,7 @@ pub mod vocab;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use sea_orm::DbErr;
 
@@ -149,7 +149,10 @@ impl Query {
     /// submissions, which read only their own table).
     pub fn aggregate(&self) -> Option<Aggregate> {
         match self {
-            Query::Data(q) => Some(data_aggregate(q, None)),
+            Query::Data(q) => {
+                let range = q.range.to_time_range_in(q.timezone);
+                Some(data_aggregate(q, None, range.from.zip(range.to)))
+            }
             Query::GlobalSum(q) => Some(global_sum_aggregate(q)),
             Query::Daily { timezone, date } => Some(daily_aggregate(*timezone, *date)),
             Query::Submissions(_) => None,
@@ -325,27 +328,44 @@ impl Stats {
     }
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, StatsError> {
+        let bounds = match (local_grain(q), q.range.to_time_range_in(q.timezone)) {
+            (
+                Some(_),
+                TimeRange {
+                    from: Some(f),
+                    to: Some(t),
+                },
+            ) => Some((f, t)),
+            // An open end: the shift must hold for every hour there is.
+            (Some(_), range) => self.repo.hour_bounds().await?.map(|(first, last)| {
+                let end = Ord::max(last, Utc::now().naive_utc()) + Duration::days(2);
+                (range.from.unwrap_or(first), range.to.unwrap_or(end))
+            }),
+            (None, _) => None,
+        };
+        let mut aggregate = data_aggregate(q, None, bounds);
         // One answer group is made of at most `per_group` rows of the grain, so more rows than
         // `max_groups * per_group` prove too many groups, without reading them all.
-        let per_group = q
-            .time_group
-            .map_or(1, |tg| tg.max_grains(tg.grain(q.timezone)));
+        let per_group = match (q.time_group, aggregate.time_group) {
+            (Some(tg), Some(grain)) => tg.max_grains(grain),
+            _ => 1,
+        };
         let most_rows = u64::try_from(self.max_groups)
             .ok()
             .and_then(|m| m.checked_mul(per_group));
-        let (rows, freshness) = self
-            .repo
-            .aggregate(&data_aggregate(q, most_rows.and_then(|m| m.checked_add(1))))
-            .await?;
+        aggregate.limit = most_rows.and_then(|m| m.checked_add(1));
+        let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
         let too_large = StatsError::TooLarge {
             limit: self.max_groups,
         };
         if most_rows.is_some_and(|m| rows.len() as u64 > m) {
             return Err(too_large);
         }
-        let rows = match q.time_group {
-            Some(tg) => shape::rebucket(rows, tg.grain(q.timezone), tg, q.timezone),
-            None => rows,
+        let rows = match (q.time_group, aggregate.time_group) {
+            (Some(tg), Some(grain)) => {
+                shape::rebucket(rows, grain, tg, q.timezone, aggregate.shift.is_some())
+            }
+            _ => rows,
         };
         if rows.len() > self.max_groups {
             return Err(too_large);
@@ -384,7 +404,7 @@ impl Stats {
                 answer.data_as_of,
             ),
             None => shape::sums_from_buckets(
-                shape::rebucket(rows, q.grain(), q.time_group, q.timezone),
+                shape::rebucket(rows, q.grain(), q.time_group, q.timezone, false),
                 q.time_group,
                 q.timezone,
             ),
@@ -420,18 +440,79 @@ impl Stats {
     }
 }
 
-/// The aggregate behind `get_data`.
-fn data_aggregate(q: &DataQuery, limit: Option<u64>) -> Aggregate {
+/// The aggregate behind `get_data`. Local days, weeks, months and years are bucketed by the
+/// database when `bounds` (the UTC hours the answer can read) are known and the zone changes
+/// its offset only a few times in them; otherwise it groups by UTC hour and Rust buckets.
+fn data_aggregate(
+    q: &DataQuery,
+    limit: Option<u64>,
+    bounds: Option<(NaiveDateTime, NaiveDateTime)>,
+) -> Aggregate {
+    let shift = local_grain(q)
+        .zip(bounds)
+        .and_then(|(grain, (from, to))| Some((grain, offset_spans(q.timezone, from, to)?)));
     Aggregate {
         limit,
         dimensions: std::iter::once(q.group_by)
             .chain(q.second_group_by)
             .collect(),
-        time_group: q.time_group.map(|tg| tg.grain(q.timezone)),
+        time_group: match &shift {
+            Some((grain, _)) => Some(*grain),
+            None => q.time_group.map(|tg| tg.grain(q.timezone)),
+        },
         metric: q.metric,
         range: q.range.to_time_range_in(q.timezone),
         filters: q.filters.clone(),
+        shift: shift.map(|(_, spans)| sql::LocalShift { spans }),
     }
+}
+
+/// The local bucket the database can group a `get_data` series by (days for weeks), when
+/// the zone is not UTC and the periods are days or longer.
+fn local_grain(q: &DataQuery) -> Option<TimeGroup> {
+    if q.timezone == Tz::UTC {
+        return None;
+    }
+    match q.time_group? {
+        TimeGroup::Week | TimeGroup::Day => Some(TimeGroup::Day),
+        TimeGroup::Hour => None,
+        tg => Some(tg),
+    }
+}
+
+/// Most spans of one offset a shifted statement carries (two a year with DST).
+const MAX_SPANS: usize = 64;
+
+/// The spans of one offset of `tz` over the UTC hours `[from, to)` (see `sql::LocalShift`),
+/// found a day at a time and to the hour where it changes; `None` past [`MAX_SPANS`].
+fn offset_spans(
+    tz: Tz,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Option<Vec<(NaiveDateTime, i32)>> {
+    use chrono::{Offset, TimeZone};
+    let offset = |h: NaiveDateTime| tz.offset_from_utc_datetime(&h).fix().local_minus_utc();
+    let from = from.date().and_hms_opt(from.hour(), 0, 0)?;
+    let mut spans = vec![(from, offset(from))];
+    let mut day = from;
+    while day < to {
+        let next = day + Duration::days(1);
+        if offset(next) != offset(day) || offset(next - Duration::hours(12)) != offset(day) {
+            let mut hour = day;
+            while hour < next {
+                hour += Duration::hours(1);
+                let current = offset(hour);
+                if spans.last().is_some_and(|(_, o)| *o != current) {
+                    spans.push((hour, current));
+                }
+            }
+        }
+        if spans.len() > MAX_SPANS {
+            return None;
+        }
+        day = next;
+    }
+    Some(spans)
 }
 
 /// The aggregate behind `get_global_sum`, by [`GlobalSumQuery::grain`].
@@ -443,6 +524,7 @@ fn global_sum_aggregate(q: &GlobalSumQuery) -> Aggregate {
         metric: q.metric,
         range: q.range.to_time_range_in(q.timezone),
         filters: Vec::new(),
+        shift: None,
     }
 }
 
@@ -457,5 +539,57 @@ fn daily_aggregate(timezone: Tz, date: NaiveDate) -> Aggregate {
             .time_range()
             .unwrap_or_default(),
         filters: Vec::new(),
+        shift: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn offset_spans_start_at_the_hour_each_offset_takes_effect() {
+        let spans = offset_spans(
+            Tz::America__New_York,
+            at("2026-10-30 00:00:00"),
+            at("2026-11-03 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(
+            spans,
+            vec![
+                (at("2026-10-30 00:00:00"), -4 * 3600),
+                (at("2026-11-01 06:00:00"), -5 * 3600)
+            ]
+        );
+        // Lord Howe moves by half an hour, at 15:00 UTC (02:00 local) in October.
+        let spans = offset_spans(
+            Tz::Australia__Lord_Howe,
+            at("2026-10-03 00:00:00"),
+            at("2026-10-05 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        assert_eq!(spans[1].1 - spans[0].1, 1800);
+        assert!(
+            offset_spans(
+                Tz::Europe__Berlin,
+                at("1990-01-01 00:00:00"),
+                at("2030-01-01 00:00:00")
+            )
+            .is_none()
+        );
+        assert_eq!(
+            offset_spans(
+                Tz::Asia__Kathmandu,
+                at("2026-01-01 00:00:00"),
+                at("2027-01-01 00:00:00")
+            ),
+            Some(vec![(at("2026-01-01 00:00:00"), 5 * 3600 + 45 * 60)])
+        );
     }
 }

@@ -215,7 +215,7 @@ fn model(value: &Option<String>, is_required: bool) -> Result<Model, ParamError>
 
 const DATE: &str = "a date written YYYY-MM-DD";
 
-/// Inclusive range of UTC days; either end may be open.
+/// Inclusive range of days (UTC, or local to the query's zone); either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct DateRange {
     pub start: Option<NaiveDate>,

@@ -46,7 +46,7 @@ pub fn plan(q: &Aggregate) -> Option<Source> {
         // Per-hour totals answer every time group; without dimensions they are the smallest.
         return Some(Source::RollupHour);
     }
-    if q.time_group == Some(TimeGroup::Hour) || !whole_days {
+    if q.time_group == Some(TimeGroup::Hour) || !whole_days || q.shift.is_some() {
         // Only the per-hour rollups keep hours.
         return [Source::RollupHourCountry, Source::RollupHourCategory]
             .into_iter()
@@ -157,6 +157,7 @@ mod tests {
             time_group,
             metric: Metric::Primary,
             range: TimeRange::default(),
+            shift: None,
             filters: filters
                 .into_iter()
                 .map(|dimension| Filter {

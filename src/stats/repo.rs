@@ -216,6 +216,30 @@ impl Repository {
         }
     }
 
+    /// The first and the newest start time in the hourly table, if it has rows (two key
+    /// lookups of the time index).
+    pub async fn hour_bounds(&self) -> Result<Option<(NaiveDateTime, NaiveDateTime)>, DbErr> {
+        use entity::hourly_download_data::Column as H;
+        let stmt = Query::select()
+            .from(sea_orm::sea_query::Alias::new(self.table.as_str()))
+            .expr_as(
+                Expr::col(H::StartDttm).min(),
+                sea_orm::sea_query::Alias::new("first"),
+            )
+            .expr_as(
+                Expr::col(H::StartDttm).max(),
+                sea_orm::sea_query::Alias::new("newest"),
+            )
+            .to_owned();
+        let row = self.timed("hour_bounds", self.db.query_one(&stmt)).await?;
+        match row {
+            Some(row) => Ok(row
+                .try_get::<Option<NaiveDateTime>>("", "first")?
+                .zip(row.try_get::<Option<NaiveDateTime>>("", "newest")?)),
+            None => Ok(None),
+        }
+    }
+
     /// Every legacy month with its total (NULL counts as 0), oldest first.
     pub async fn legacy_months(&self) -> Result<Vec<(NaiveDate, i64)>, DbErr> {
         use monthly_downloads::Column as M;

@@ -109,11 +109,18 @@ impl Serialize for DataGroup {
     }
 }
 
-/// Rows bucketed by `grain` (UTC, see `TimeGroup::grain`) made rows bucketed by `time_group`
-/// in `tz`: each UTC hour (or UTC day, for UTC weeks) goes to the period where it starts, and
-/// rows that land in one period are summed. Unchanged when the grain is the period itself.
-pub fn rebucket(rows: Vec<AggRow>, grain: TimeGroup, time_group: TimeGroup, tz: Tz) -> Vec<AggRow> {
-    if grain == time_group && tz == Tz::UTC {
+/// Rows bucketed by `grain` (UTC, see `TimeGroup::grain`, or already local days, months or
+/// years of `tz` when `local`) made rows bucketed by `time_group` in `tz`: each UTC hour (or
+/// day, for weeks) goes to the period where it starts, and rows that land in one period are
+/// summed. Unchanged when the grain is the period itself.
+pub fn rebucket(
+    rows: Vec<AggRow>,
+    grain: TimeGroup,
+    time_group: TimeGroup,
+    tz: Tz,
+    local: bool,
+) -> Vec<AggRow> {
+    if grain == time_group && (tz == Tz::UTC || local) {
         return rows;
     }
     let rows = rows
@@ -547,7 +554,7 @@ mod tests {
             hour("2026-11-01 06"),
         ];
         let ny = Tz::America__New_York;
-        let days = rebucket(rows.clone(), TimeGroup::Hour, TimeGroup::Day, ny);
+        let days = rebucket(rows.clone(), TimeGroup::Hour, TimeGroup::Day, ny, false);
         let got: Vec<_> = days
             .iter()
             .map(|r| (r.bucket.clone().unwrap(), r.value))
@@ -556,7 +563,7 @@ mod tests {
             got,
             vec![("2026-10-31".into(), 1), ("2026-11-01".into(), 3)]
         );
-        let hours = rebucket(rows, TimeGroup::Hour, TimeGroup::Hour, ny);
+        let hours = rebucket(rows, TimeGroup::Hour, TimeGroup::Hour, ny, false);
         let labels: Vec<_> = sums_from_buckets(hours, TimeGroup::Hour, ny)
             .into_iter()
             .map(|e| e.time_group)
@@ -575,7 +582,7 @@ mod tests {
             row(None, None, Some("2026-03-02"), 2),
             row(None, None, Some("2026-03-08"), 4),
         ];
-        let weeks = rebucket(days, TimeGroup::Day, TimeGroup::Week, Tz::UTC);
+        let weeks = rebucket(days, TimeGroup::Day, TimeGroup::Week, Tz::UTC, false);
         let got: Vec<_> = weeks
             .iter()
             .map(|r| (r.bucket.clone().unwrap(), r.value))

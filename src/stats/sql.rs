@@ -22,6 +22,17 @@ pub struct Aggregate {
     pub filters: Vec<Filter>,
     /// At most this many rows come back (`None`: all).
     pub limit: Option<u64>,
+    /// When set, `time_group` (day, month or year) is a local bucket: the database shifts each
+    /// UTC hour by the zone's offset before it formats it.
+    pub shift: Option<LocalShift>,
+}
+
+/// A zone's offsets over the hours of a query: the start of each span in which one offset
+/// holds (naive UTC) and that offset in seconds east of UTC, oldest first. Every hour the
+/// query reads lies at or after the first start.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalShift {
+    pub spans: Vec<(NaiveDateTime, i32)>,
 }
 
 impl Aggregate {
@@ -102,6 +113,75 @@ fn bucket_on(
     })
 }
 
+/// The start of the hour of the datetime SQL `quoted` (a quoted column), as a datetime of the
+/// backend (text on SQLite, in its stored form).
+pub fn truncated_hour(backend: DbBackend, quoted: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("date_trunc('hour', {quoted})"),
+        DbBackend::MySql => {
+            format!("CAST(DATE_FORMAT({quoted}, '%Y-%m-%d %H:00:00') AS DATETIME)")
+        }
+        _ => format!("strftime('%Y-%m-%d %H:00:00', {quoted})"),
+    }
+}
+
+/// The local bucket of the UTC hour in `column`: the hour (truncated, unless the source
+/// stores whole hours) plus the offset of its span, formatted as a day, month or year label.
+/// Grouping in the database by local day reads far fewer rows back than grouping by hour
+/// (a month by category: 4,800 rows rather than 110,000). Every fragment is a constant or a
+/// number and a datetime written here, never user input, and inline (see [`bucket_expr`]).
+fn local_bucket_on(
+    backend: DbBackend,
+    time_group: TimeGroup,
+    column: &str,
+    whole_hours: bool,
+    shift: &LocalShift,
+) -> SimpleExpr {
+    let quoted = match backend {
+        DbBackend::MySql => format!("`{column}`"),
+        _ => format!("\"{column}\""),
+    };
+    let hour = if whole_hours {
+        quoted
+    } else {
+        truncated_hour(backend, &quoted)
+    };
+    let shifted = |seconds: i32| match backend {
+        DbBackend::Postgres => format!("({hour} + INTERVAL '{seconds} seconds')"),
+        DbBackend::MySql => format!("DATE_ADD({hour}, INTERVAL {seconds} SECOND)"),
+        _ => format!("datetime({hour}, '{seconds:+} seconds')"),
+    };
+    let local = match shift.spans.split_first() {
+        None => shifted(0),
+        Some(((_, oldest), [])) => shifted(*oldest),
+        Some(((_, oldest), later)) => {
+            // Newest span first: most rows are recent.
+            let mut case = String::from("CASE");
+            for (from, seconds) in later.iter().rev() {
+                case += &format!(
+                    " WHEN {hour} >= '{}' THEN {}",
+                    from.format("%Y-%m-%d %H:%M:%S"),
+                    shifted(*seconds)
+                );
+            }
+            case + &format!(" ELSE {} END", shifted(*oldest))
+        }
+    };
+    let (pg, my, lite) = match time_group {
+        TimeGroup::Year => ("YYYY", "%Y", "%Y"),
+        TimeGroup::Month => ("YYYY-MM", "%Y-%m", "%Y-%m"),
+        _ => ("YYYY-MM-DD", "%Y-%m-%d", "%Y-%m-%d"),
+    };
+    Expr::cust(match backend {
+        // A date groups faster than text (30 ms rather than 51 ms for a month of hours by
+        // category); `rows` reads it back as a label.
+        DbBackend::Postgres if pg == "YYYY-MM-DD" => format!("CAST({local} AS DATE)"),
+        DbBackend::Postgres => format!("to_char({local}, '{pg}')"),
+        DbBackend::MySql => format!("DATE_FORMAT({local}, '{my}')"),
+        _ => format!("strftime('{lite}', {local})"),
+    })
+}
+
 /// SUM of the metric as a 64-bit integer on every backend (MySQL's SUM is DECIMAL,
 /// PostgreSQL's SUM of a bigint is NUMERIC). NULL counts add nothing.
 pub fn sum_expr(backend: DbBackend, metric: Metric) -> SimpleExpr {
@@ -178,6 +258,12 @@ impl Source {
         }
     }
 
+    /// Whether the time column holds whole hours (`refresh-rollups` truncates them in the
+    /// per-hour rollups by dimension; the hourly table and `rollup_hour` keep the stored times).
+    fn whole_hours(self) -> bool {
+        matches!(self, Source::RollupHourCategory | Source::RollupHourCountry)
+    }
+
     /// Whether the time column holds days rather than hours.
     pub fn by_day(self) -> bool {
         matches!(
@@ -228,12 +314,21 @@ fn aggregate_from(
         select.add_group_by([expr]);
     }
     if let Some(time_group) = q.time_group {
-        let expr = bucket_on(
-            backend,
-            time_group,
-            source.time_column(),
-            q.raw_hours(backend),
-        );
+        let expr = match &q.shift {
+            Some(shift) => local_bucket_on(
+                backend,
+                time_group,
+                source.time_column(),
+                source.whole_hours(),
+                shift,
+            ),
+            None => bucket_on(
+                backend,
+                time_group,
+                source.time_column(),
+                q.raw_hours(backend),
+            ),
+        };
         select.expr_as(expr.clone(), Alias::new(BUCKET_ALIAS));
         select.add_group_by([expr]);
     }
@@ -368,6 +463,7 @@ mod tests {
                 values: vec!["x'); DROP TABLE t; --".into()],
             }],
             limit: None,
+            shift: None,
         }
     }
 
@@ -394,6 +490,38 @@ mod tests {
                 _ => assert!(sql.contains("strftime('%Y-%m', \"start_dttm\")")),
             }
             assert!(sql.contains("GROUP BY"), "{sql}");
+        }
+    }
+
+    #[test]
+    fn local_buckets_shift_each_hour_by_the_offset_of_its_span() {
+        let mut q = sample();
+        q.time_group = Some(TimeGroup::Day);
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        q.shift = Some(LocalShift {
+            spans: vec![
+                (at("2026-10-31 04:00:00"), -4 * 3600),
+                (at("2026-11-01 06:00:00"), -5 * 3600),
+            ],
+        });
+        for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
+            let sql = backend
+                .build(&aggregate(backend, "hourly_download_data", &q))
+                .sql;
+            println!("{backend:?}: {sql}");
+            assert!(
+                sql.contains("WHEN") && sql.contains("'2026-11-01 06:00:00'"),
+                "{sql}"
+            );
+            match backend {
+                DbBackend::Postgres => assert!(
+                    sql.contains("CAST(CASE WHEN date_trunc('hour', \"start_dttm\")")
+                        && sql.contains("INTERVAL '-18000 seconds'"),
+                    "{sql}"
+                ),
+                DbBackend::MySql => assert!(sql.contains("INTERVAL -14400 SECOND"), "{sql}"),
+                _ => assert!(sql.contains("'-18000 seconds'"), "{sql}"),
+            }
         }
     }
 }

@@ -170,11 +170,16 @@ async fn rebuild_day<C: ConnectionTrait>(
         ),
         ("rollup_hour_country", &[Dimension::Country][..]),
     ] {
+        // Whole hours: a local series shifts each hour by its zone's offset in SQL, which is
+        // then a plain addition (see `sql::local_bucket_on`).
+        let quoted = match backend {
+            sea_orm::DbBackend::MySql => "`start_dttm`",
+            _ => "\"start_dttm\"",
+        };
+        let hour = Expr::cust(sql::truncated_hour(backend, quoted));
         let mut select = Query::select();
         in_day(&mut select);
-        select
-            .column(Alias::new("start_dttm"))
-            .add_group_by([Expr::col(Alias::new("start_dttm"))]);
+        select.expr(hour.clone()).add_group_by([hour]);
         for dimension in dimensions {
             let expr = dimension_expr(backend, *dimension);
             select.expr(expr.clone());
