@@ -1,5 +1,6 @@
 //! Summary tables that `stats-backend refresh-rollups` maintains and the query planner reads:
-//! per-hour totals, per-hour totals by category and by country, and per-day totals by every
+//! per-hour totals, per-hour totals by category, by country and by download type, and per-day
+//! totals by every
 //! dimension, by category and by country. They
 //! cover the hours before the watermark in `rollup_state`; nothing else depends on them.
 
@@ -174,6 +175,15 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .primary_key(Index::create().col(RollupHour::Hour).col(Col::Country));
     sums(&mut hour_country);
     manager.create_table(hour_country).await?;
+    let mut hour_type = Table::create();
+    hour_type
+        .table(Alias::new("rollup_hour_download_type"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::DownloadType, 16).not_null())
+        .primary_key(Index::create().col(RollupHour::Hour).col(Col::DownloadType));
+    sums(&mut hour_type);
+    manager.create_table(hour_type).await?;
     let mut country = Table::create();
     country
         .table(RollupDayCountry::Table)
@@ -203,6 +213,7 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for table in [
         "rollup_state",
+        "rollup_hour_download_type",
         "rollup_hour_country",
         "rollup_hour_category",
         "rollup_day_country",

@@ -1,5 +1,5 @@
-//! Per-hour rollups by category (`rollup_hour_category`) and by country
-//! (`rollup_hour_country`), so that local series in any zone (made of UTC hours) are served
+//! Per-hour rollups by category (`rollup_hour_category`), by country (`rollup_hour_country`)
+//! and by download type (`rollup_hour_download_type`), so that local series in any zone (made of UTC hours) are served
 //! from rollups. The rollups are derived data: all of them are dropped and created again,
 //! empty, with no watermark, so the next `refresh-rollups` rebuilds every day into the new
 //! tables too (until then queries read the hourly table).

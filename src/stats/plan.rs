@@ -48,9 +48,13 @@ pub fn plan(q: &Aggregate) -> Option<Source> {
     }
     if q.time_group == Some(TimeGroup::Hour) || !whole_days || q.shift.is_some() {
         // Only the per-hour rollups keep hours.
-        return [Source::RollupHourCountry, Source::RollupHourCategory]
-            .into_iter()
-            .find(|source| dimensions.iter().all(|d| source.keeps(*d)));
+        return [
+            Source::RollupHourDownloadType,
+            Source::RollupHourCountry,
+            Source::RollupHourCategory,
+        ]
+        .into_iter()
+        .find(|source| dimensions.iter().all(|d| source.keeps(*d)));
     }
     [
         Source::RollupDayCountry,
@@ -111,7 +115,11 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
         return Ok(None);
     };
     // A database migrated before the per-hour rollups by dimension existed has none to read.
-    for table in ["rollup_hour_category", "rollup_hour_country"] {
+    for table in [
+        "rollup_hour_category",
+        "rollup_hour_country",
+        "rollup_hour_download_type",
+    ] {
         let probe = Query::select()
             .from(Alias::new(table))
             .column(Alias::new("hour"))
@@ -210,5 +218,9 @@ mod tests {
         assert_eq!(plan(&local_days), Some(Source::RollupHourCountry));
         local_days.filters = q(vec![], None, vec![DownloadType]).filters;
         assert_eq!(plan(&local_days), None);
+        assert_eq!(
+            plan(&q(vec![DownloadType], Some(TimeGroup::Hour), vec![])),
+            Some(Source::RollupHourDownloadType)
+        );
     }
 }

@@ -222,6 +222,8 @@ pub enum Source {
     RollupHourCategory,
     /// Per-hour totals by country.
     RollupHourCountry,
+    /// Per-hour totals by download type.
+    RollupHourDownloadType,
     /// Per-day totals by every dimension.
     RollupDay,
     /// Per-day totals by category (and its archive).
@@ -237,6 +239,7 @@ impl Source {
             Source::RollupHour => "rollup_hour",
             Source::RollupHourCategory => "rollup_hour_category",
             Source::RollupHourCountry => "rollup_hour_country",
+            Source::RollupHourDownloadType => "rollup_hour_download_type",
             Source::RollupDay => "rollup_day",
             Source::RollupDayCategory => "rollup_day_category",
             Source::RollupDayCountry => "rollup_day_country",
@@ -246,7 +249,10 @@ impl Source {
     fn time_column(self) -> &'static str {
         match self {
             Source::Hourly => "start_dttm",
-            Source::RollupHour | Source::RollupHourCategory | Source::RollupHourCountry => "hour",
+            Source::RollupHour
+            | Source::RollupHourCategory
+            | Source::RollupHourCountry
+            | Source::RollupHourDownloadType => "hour",
             _ => "day",
         }
     }
@@ -261,7 +267,10 @@ impl Source {
     /// Whether the time column holds whole hours (`refresh-rollups` truncates them in the
     /// per-hour rollups by dimension; the hourly table and `rollup_hour` keep the stored times).
     fn whole_hours(self) -> bool {
-        matches!(self, Source::RollupHourCategory | Source::RollupHourCountry)
+        matches!(
+            self,
+            Source::RollupHourCategory | Source::RollupHourCountry | Source::RollupHourDownloadType
+        )
     }
 
     /// Whether the time column holds days rather than hours.
@@ -281,6 +290,7 @@ impl Source {
                 matches!(dimension, Dimension::Category | Dimension::Archive)
             }
             Source::RollupDayCountry | Source::RollupHourCountry => dimension == Dimension::Country,
+            Source::RollupHourDownloadType => dimension == Dimension::DownloadType,
         }
     }
 }

@@ -68,6 +68,7 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
                 "rollup_hour",
                 "rollup_hour_category",
                 "rollup_hour_country",
+                "rollup_hour_download_type",
                 "rollup_day",
                 "rollup_day_category",
                 "rollup_day_country",
@@ -106,6 +107,12 @@ async fn rebuild_day<C: ConnectionTrait>(
         ),
         (
             "rollup_hour_country",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
+            "rollup_hour_download_type",
             "hour",
             sea_orm::Value::from(from),
             sea_orm::Value::from(to),
@@ -162,13 +169,14 @@ async fn rebuild_day<C: ConnectionTrait>(
         per_hour,
     )
     .await?;
-    // Per hour, by category and by country.
+    // Per hour, by category, by country and by download type.
     for (rollup, dimensions) in [
         (
             "rollup_hour_category",
             &[Dimension::Category, Dimension::Archive][..],
         ),
         ("rollup_hour_country", &[Dimension::Country][..]),
+        ("rollup_hour_download_type", &[Dimension::DownloadType][..]),
     ] {
         // Whole hours: a local series shifts each hour by its zone's offset in SQL, which is
         // then a plain addition (see `sql::local_bucket_on`).
