@@ -145,7 +145,7 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
-    // Per hour by category and by country (since m20261201_000002): local days, weeks and
+    // Per hour by category and by country (since m20261201_000020): local days, weeks and
     // months in any zone are made of UTC hours, which the day rollups cannot split.
     let mut hour_category = Table::create();
     hour_category

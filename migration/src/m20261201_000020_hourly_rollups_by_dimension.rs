@@ -10,7 +10,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261201_000002_hourly_rollups_by_dimension"
+        "m20261201_000020_hourly_rollups_by_dimension"
     }
 }
 
