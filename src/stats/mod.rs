@@ -552,6 +552,30 @@ mod tests {
     }
 
     #[test]
+    fn the_zone_is_part_of_the_cache_key_and_its_spelling_is_not() {
+        let key = |q: &str| {
+            Query::parse(Endpoint::GlobalSum, q, Utc::now())
+                .unwrap()
+                .query
+        };
+        let base = "model=hourly&time_group=day";
+        let utc = key(base);
+        let ny = key(&format!("{base}&timezone=America/New_York"));
+        assert_ne!(utc, ny);
+        assert_eq!(ny, key(&format!("{base}&timezone=america/new_york")));
+        assert_eq!(utc, key(&format!("{base}&timezone=UTC")));
+        let data = |q: &str| {
+            Query::parse(Endpoint::GetData, q, Utc::now())
+                .unwrap()
+                .query
+        };
+        assert_ne!(
+            data("model=hourly&group_by=country&time_group=week&timezone=Asia/Kathmandu"),
+            data("model=hourly&group_by=country&time_group=week&timezone=Asia/Kolkata")
+        );
+    }
+
+    #[test]
     fn offset_spans_start_at_the_hour_each_offset_takes_effect() {
         let spans = offset_spans(
             Tz::America__New_York,
