@@ -265,11 +265,14 @@ impl Source {
     }
 
     /// Whether the time column holds whole hours (`refresh-rollups` truncates them in the
-    /// per-hour rollups by dimension; the hourly table and `rollup_hour` keep the stored times).
+    /// per-hour rollups; the hourly table keeps the stored times).
     fn whole_hours(self) -> bool {
         matches!(
             self,
-            Source::RollupHourCategory | Source::RollupHourCountry | Source::RollupHourDownloadType
+            Source::RollupHour
+                | Source::RollupHourCategory
+                | Source::RollupHourCountry
+                | Source::RollupHourDownloadType
         )
     }
 

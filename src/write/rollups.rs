@@ -154,13 +154,23 @@ async fn rebuild_day<C: ConnectionTrait>(
             .expr(sql::sum_expr(backend, Metric::Primary).if_null(0))
             .expr(sql::sum_expr(backend, Metric::Cross).if_null(0));
     };
+    // Whole hours, as the freshness probe and the refresh compare them (rows stamped inside an
+    // hour, 10:30, count in their hour; grouped by the stored time they would look like hours
+    // the hourly table does not have, and their day would be rebuilt at every refresh), and so
+    // that a local series shifts each hour by its zone's offset with a plain addition (see
+    // `sql::local_bucket_on`).
+    let quoted = match backend {
+        sea_orm::DbBackend::MySql => "`start_dttm`",
+        _ => "\"start_dttm\"",
+    };
+    let hour = Expr::cust(sql::truncated_hour(backend, quoted));
     // Per hour.
     let mut per_hour = Query::select();
     in_day(&mut per_hour);
     per_hour
-        .column(Alias::new("start_dttm"))
+        .expr(hour.clone())
         .expr(Expr::cust("COUNT(*)"))
-        .add_group_by([Expr::col(Alias::new("start_dttm"))]);
+        .add_group_by([hour.clone()]);
     sums(&mut per_hour);
     insert_select(
         conn,
@@ -178,16 +188,9 @@ async fn rebuild_day<C: ConnectionTrait>(
         ("rollup_hour_country", &[Dimension::Country][..]),
         ("rollup_hour_download_type", &[Dimension::DownloadType][..]),
     ] {
-        // Whole hours: a local series shifts each hour by its zone's offset in SQL, which is
-        // then a plain addition (see `sql::local_bucket_on`).
-        let quoted = match backend {
-            sea_orm::DbBackend::MySql => "`start_dttm`",
-            _ => "\"start_dttm\"",
-        };
-        let hour = Expr::cust(sql::truncated_hour(backend, quoted));
         let mut select = Query::select();
         in_day(&mut select);
-        select.expr(hour.clone()).add_group_by([hour]);
+        select.expr(hour.clone()).add_group_by([hour.clone()]);
         for dimension in dimensions {
             let expr = dimension_expr(backend, *dimension);
             select.expr(expr.clone());

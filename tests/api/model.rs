@@ -87,9 +87,11 @@ pub fn label_in(start: NaiveDateTime, time_group: &str, tz: Tz) -> (String, Stri
     (key, label)
 }
 
-/// The local day of `tz` on which the row stamped `start` counts.
+/// The local day of `tz` on which the row stamped `start` counts: the day its UTC hour starts
+/// on (18:30 UTC counts at 23:45 in Kathmandu, with its hour, not at 00:15 the next day).
 pub fn local_day(start: NaiveDateTime, tz: Tz) -> NaiveDate {
-    start.and_utc().with_timezone(&tz).date_naive()
+    let hour = start.date().and_hms_opt(start.hour(), 0, 0).unwrap();
+    hour.and_utc().with_timezone(&tz).date_naive()
 }
 
 /// Sums of one group by (second value, (time key, time label)).

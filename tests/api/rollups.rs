@@ -54,6 +54,25 @@ fn cases(rows: &[Row]) -> Vec<(String, Value)> {
             ));
         }
     }
+    for zone in ["Asia/Kathmandu", "America/New_York"] {
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        for group_by in model::DIMENSIONS {
+            for time_group in ["day", "month"] {
+                let url = model::data_url(group_by, None, Some(time_group))
+                    + &format!("&timezone={zone}");
+                let want = model::get_data_in(
+                    rows,
+                    group_by,
+                    None,
+                    Some(time_group),
+                    "primary",
+                    tz,
+                    |_| true,
+                );
+                cases.push((url, want));
+            }
+        }
+    }
     cases.extend(random_local_cases(rows, 80));
     cases
 }
@@ -222,6 +241,16 @@ async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Back
         s.cache.probe_interval = Duration::from_millis(100);
     });
     let mut rows = model::dataset();
+    // Rows stamped inside their hour, where that decides the local day: 18:30 UTC is already
+    // the next day in Kathmandu (00:15), but its hour, 18:00 UTC, is 23:45 the day before;
+    // 04:30 UTC on 2026-03-01 is still February in New York.
+    for (start, country) in [
+        ("2026-01-15 18:30:00", "germany"),
+        ("2026-01-15 18:59:59", "nepal"),
+        ("2026-03-01 04:30:00", "germany"),
+    ] {
+        rows.push(Row::at(dt(start)).country(country).primary(1000).cross(7));
+    }
     app.db.insert(&rows).await;
     app.db.insert_legacy(&legacy()).await;
     let daily = [
