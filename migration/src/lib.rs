@@ -12,6 +12,7 @@ mod m20261127_000002_create_rollups;
 mod m20261127_000003_covering_time_index;
 mod m20261201_000001_no_pad_and_nullable_archive_rollups;
 mod m20261201_000010_edge_requests;
+mod m20261201_000020_hourly_rollups_by_dimension;
 
 /// Runs this crate's migrations; `hourly_table` is the name of the hourly fact table.
 pub struct Migrator {
@@ -43,6 +44,7 @@ impl MigratorTraitSelf for Migrator {
                 },
             ),
             Box::new(m20261201_000010_edge_requests::Migration),
+            Box::new(m20261201_000020_hourly_rollups_by_dimension::Migration),
         ]
     }
 }

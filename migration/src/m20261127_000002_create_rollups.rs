@@ -1,5 +1,7 @@
 //! Summary tables that `stats-backend refresh-rollups` maintains and the query planner reads:
-//! per-hour totals, and per-day totals by every dimension, by category and by country. They
+//! per-hour totals, per-hour totals by category, by country and by download type, and per-day
+//! totals by every
+//! dimension, by category and by country. They
 //! cover the hours before the watermark in `rollup_state`; nothing else depends on them.
 
 use sea_orm_migration::prelude::*;
@@ -143,6 +145,45 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
+    // Per hour by category and by country (since m20261201_000020): local days, weeks and
+    // months in any zone are made of UTC hours, which the day rollups cannot split.
+    let mut hour_category = Table::create();
+    hour_category
+        .table(Alias::new("rollup_hour_category"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::Category, 32).not_null())
+        .col(text(Col::Archive, 16).null());
+    sums(&mut hour_category);
+    manager.create_table(hour_category).await?;
+    manager
+        .create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_rollup_hour_category_hour")
+                .table(Alias::new("rollup_hour_category"))
+                .col(RollupHour::Hour)
+                .to_owned(),
+        )
+        .await?;
+    let mut hour_country = Table::create();
+    hour_country
+        .table(Alias::new("rollup_hour_country"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::Country, 255).not_null())
+        .primary_key(Index::create().col(RollupHour::Hour).col(Col::Country));
+    sums(&mut hour_country);
+    manager.create_table(hour_country).await?;
+    let mut hour_type = Table::create();
+    hour_type
+        .table(Alias::new("rollup_hour_download_type"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::DownloadType, 16).not_null())
+        .primary_key(Index::create().col(RollupHour::Hour).col(Col::DownloadType));
+    sums(&mut hour_type);
+    manager.create_table(hour_type).await?;
     let mut country = Table::create();
     country
         .table(RollupDayCountry::Table)
@@ -172,6 +213,9 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for table in [
         "rollup_state",
+        "rollup_hour_download_type",
+        "rollup_hour_country",
+        "rollup_hour_category",
         "rollup_day_country",
         "rollup_day_category",
         "rollup_day",

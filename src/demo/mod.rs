@@ -268,8 +268,7 @@ fn requests_between(
 /// there and keeps its legacy total.
 async fn record_complete_months(db: &DatabaseConnection, table: &str) -> Result<usize, DbErr> {
     let repo = crate::stats::repo::Repository::new(db.clone(), table.to_string());
-    let (Some(oldest), Some(newest)) = (repo.oldest_hour().await?, repo.newest_hour().await?)
-    else {
+    let Some((oldest, newest)) = repo.hour_bounds().await? else {
         return Ok(0);
     };
     let known: HashSet<NaiveDate> = repo

@@ -66,21 +66,25 @@ macro_rules! data_handler {
 }
 
 data_handler! {
-    /// Sums grouped by one or two dimensions and optionally a UTC time bucket: one object per
-    /// `group_by` value, with parallel arrays when `second_group_by` or `time_group` is given.
+    /// Sums grouped by one or two dimensions and optionally a time bucket (year, month, ISO
+    /// week, day, hour) in UTC or any IANA `timezone`, each UTC hour in the local period where it
+    /// starts: one object per `group_by` value, with parallel arrays when `second_group_by` or
+    /// `time_group` is given.
     get_data => Endpoint::GetData, "/api/get_data", DataParams, Vec<Object>,
     (status = 422, description = "The answer would hold more groups than server.max_groups (200,000 by default); narrow the request", body = ErrorBody)
 }
 
 data_handler! {
-    /// Totals per year, month, day or hour, ascending; months and years take legacy monthly
-    /// totals from `monthly_downloads` for the months it holds.
+    /// Totals per year, month, ISO week, day or hour in UTC or any IANA `timezone`, ascending;
+    /// months and years take legacy monthly totals from `monthly_downloads` for the months it
+    /// holds, except the month still filling (that of the newest hour).
     get_global_sum => Endpoint::GlobalSum, "/api/get_global_sum", GlobalSumParams, Vec<SumEntry>
 }
 
 data_handler! {
     /// Hourly totals of one local day in any IANA time zone (default: today in UTC): one entry
-    /// per started hour, `hour` being the local start hour + 1; 23 or 25 entries on DST days.
+    /// per started hour up to the newest hour of data, `hour` being the local start hour + 1;
+    /// 23 or 25 entries on DST days.
     /// Also answered as `/api/get_todays_downloads`, the name the shipped dashboard calls.
     get_daily_downloads => Endpoint::Daily, "/api/get_daily_downloads", DailyParams, Vec<DailyEntry>
 }

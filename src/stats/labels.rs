@@ -2,7 +2,8 @@
 //! `YYYY-MM-DD`, `YYYY-MM-DD HH`) and the labels answers show (`YYYY`, `YYYY-MM-01`,
 //! `YYYY-MM-DD`, `YYYY-MM-DDTHH:00:00Z`). Every other module reads and writes them through here.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
 
 use super::vocab::TimeGroup;
 
@@ -25,16 +26,57 @@ pub fn parse_raw_month(raw: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").ok()
 }
 
-/// The answer's label of a raw bucket.
-pub fn bucket_label(time_group: TimeGroup, raw: String) -> String {
+/// The answer's label of a raw bucket of `time_group` in `tz` (raw buckets: `YYYY`, `YYYY-MM`,
+/// `YYYY-MM-DD` for days and for the Mondays of weeks, and for hours the UTC hour
+/// `YYYY-MM-DD HH`, which sorts in time order where local labels would not). An hour is
+/// labelled `...Z` in UTC and with the local start and offset in any other zone.
+pub fn bucket_label(time_group: TimeGroup, tz: Tz, raw: String) -> String {
     match time_group {
-        TimeGroup::Year | TimeGroup::Day => raw,
+        TimeGroup::Year | TimeGroup::Week | TimeGroup::Day => raw,
         TimeGroup::Month => format!("{raw}-01"),
-        TimeGroup::Hour => match raw.split_once(' ') {
+        TimeGroup::Hour if tz == Tz::UTC => match raw.split_once(' ') {
             Some((day, hour)) => format!("{day}T{hour}:00:00Z"),
             None => raw,
         },
+        TimeGroup::Hour => match parse_raw_hour(&raw) {
+            Some(hour) => local_hour(tz, hour),
+            None => raw,
+        },
     }
+}
+
+/// The local start of the UTC hour `hour` in `tz`, `YYYY-MM-DDTHH:MM:00±HH:MM`.
+pub fn local_hour(tz: Tz, hour: NaiveDateTime) -> String {
+    hour.and_utc()
+        .with_timezone(&tz)
+        .format("%Y-%m-%dT%H:%M:00%:z")
+        .to_string()
+}
+
+/// The raw bucket of `time_group` in `tz` that the UTC hour `hour` starts in.
+pub fn local_bucket(time_group: TimeGroup, tz: Tz, hour: NaiveDateTime) -> String {
+    if time_group == TimeGroup::Hour {
+        return raw_hour(hour);
+    }
+    local_day_bucket(time_group, hour.and_utc().with_timezone(&tz).date_naive())
+}
+
+/// The raw bucket of `time_group` (not `Hour`) that the day `day` belongs to.
+pub fn local_day_bucket(time_group: TimeGroup, day: NaiveDate) -> String {
+    match time_group {
+        TimeGroup::Year => day.format("%Y").to_string(),
+        TimeGroup::Month => day.format("%Y-%m").to_string(),
+        TimeGroup::Week => {
+            let monday = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+            monday.format("%Y-%m-%d").to_string()
+        }
+        TimeGroup::Day | TimeGroup::Hour => day.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// First day of the day a raw `YYYY-MM-DD` bucket names.
+pub fn parse_raw_day(raw: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()
 }
 
 /// The answer's label of a month of a monthly table (`YYYY-MM-01`, or `YYYY` by year).
@@ -56,19 +98,43 @@ mod tests {
 
     #[test]
     fn labels_have_one_format_per_time_group() {
-        assert_eq!(bucket_label(TimeGroup::Year, "2026".into()), "2026");
+        let label = |tg, raw: &str| bucket_label(tg, Tz::UTC, raw.into());
+        assert_eq!(label(TimeGroup::Year, "2026"), "2026");
+        assert_eq!(label(TimeGroup::Month, "2026-03"), "2026-03-01");
+        assert_eq!(label(TimeGroup::Day, "2026-03-08"), "2026-03-08");
+        assert_eq!(label(TimeGroup::Week, "2026-03-02"), "2026-03-02");
         assert_eq!(
-            bucket_label(TimeGroup::Month, "2026-03".into()),
-            "2026-03-01"
-        );
-        assert_eq!(
-            bucket_label(TimeGroup::Day, "2026-03-08".into()),
-            "2026-03-08"
-        );
-        assert_eq!(
-            bucket_label(TimeGroup::Hour, "2026-03-08 07".into()),
+            label(TimeGroup::Hour, "2026-03-08 07"),
             "2026-03-08T07:00:00Z"
         );
+    }
+
+    #[test]
+    fn local_hours_carry_their_offset_and_weeks_start_on_monday() {
+        let hour = parse_raw_hour("2026-11-01 05").unwrap();
+        let ny = Tz::America__New_York;
+        assert_eq!(local_hour(ny, hour), "2026-11-01T01:00:00-04:00");
+        assert_eq!(
+            local_hour(ny, hour + Duration::hours(1)),
+            "2026-11-01T01:00:00-05:00"
+        );
+        assert_eq!(
+            bucket_label(TimeGroup::Hour, Tz::Asia__Kathmandu, "2026-03-08 07".into()),
+            "2026-03-08T12:45:00+05:45"
+        );
+        // 2026-03-08 is a Sunday: its ISO week started on Monday 2026-03-02.
+        assert_eq!(local_bucket(TimeGroup::Week, ny, hour), "2026-10-26");
+        assert_eq!(
+            local_day_bucket(
+                TimeGroup::Week,
+                NaiveDate::from_ymd_opt(2026, 3, 8).unwrap()
+            ),
+            "2026-03-02"
+        );
+        // 03:00 UTC on New Year's Day is still the old year in New York.
+        let new_year = parse_raw_hour("2026-01-01 03").unwrap();
+        assert_eq!(local_bucket(TimeGroup::Year, ny, new_year), "2025");
+        assert_eq!(local_bucket(TimeGroup::Month, Tz::UTC, new_year), "2026-01");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod vocab;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use sea_orm::DbErr;
 
@@ -139,8 +139,8 @@ impl Query {
     /// `None` for an answer that reads no hours.
     pub fn time_range(&self) -> Option<TimeRange> {
         Some(match self {
-            Query::Data(q) => q.range.to_time_range(),
-            Query::GlobalSum(q) => q.range.to_time_range(),
+            Query::Data(q) => q.range.to_time_range_in(q.timezone),
+            Query::GlobalSum(q) => q.range.to_time_range_in(q.timezone),
             Query::Submissions(_) => return None,
             Query::Site(q) => return q.time_range(),
             Query::Daily { timezone, date } => {
@@ -157,7 +157,10 @@ impl Query {
     /// submissions, which read only their own table).
     pub fn aggregate(&self) -> Option<Aggregate> {
         match self {
-            Query::Data(q) => Some(data_aggregate(q, None)),
+            Query::Data(q) => {
+                let range = q.range.to_time_range_in(q.timezone);
+                Some(data_aggregate(q, None, range.from.zip(range.to)))
+            }
             Query::GlobalSum(q) => Some(global_sum_aggregate(q)),
             Query::Daily { timezone, date } => Some(daily_aggregate(*timezone, *date)),
             // The `sql` command explains API requests; the site's statements are small.
@@ -359,37 +362,95 @@ impl Stats {
     }
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, StatsError> {
-        // One row past the limit tells that there are more, without reading them all.
-        let limit = u64::try_from(self.max_groups)
+        let bounds = match (local_grain(q), q.range.to_time_range_in(q.timezone)) {
+            (
+                Some(_),
+                TimeRange {
+                    from: Some(f),
+                    to: Some(t),
+                },
+            ) => Some((f, t)),
+            // An open end: the shift must hold for every hour there is.
+            (Some(_), range) => self.repo.hour_bounds().await?.map(|(first, last)| {
+                let end = Ord::max(last, Utc::now().naive_utc()) + Duration::days(2);
+                (range.from.unwrap_or(first), range.to.unwrap_or(end))
+            }),
+            (None, _) => None,
+        };
+        let mut aggregate = data_aggregate(q, None, bounds);
+        // One answer group is made of at most `per_group` rows of the grain, so more rows than
+        // `max_groups * per_group` prove too many groups, without reading them all.
+        let per_group = match (q.time_group, aggregate.time_group) {
+            (Some(tg), Some(grain)) => tg.max_grains(grain),
+            _ => 1,
+        };
+        let most_rows = u64::try_from(self.max_groups)
             .ok()
-            .and_then(|m| m.checked_add(1));
-        let (rows, freshness) = self.repo.aggregate(&data_aggregate(q, limit)).await?;
+            .and_then(|m| m.checked_mul(per_group));
+        aggregate.limit = most_rows.and_then(|m| m.checked_add(1));
+        let (rows, freshness) = self.repo.aggregate(&aggregate).await?;
+        let too_large = StatsError::TooLarge {
+            limit: self.max_groups,
+        };
+        if most_rows.is_some_and(|m| rows.len() as u64 > m) {
+            return Err(too_large);
+        }
+        let rows = match (q.time_group, aggregate.time_group) {
+            (Some(tg), Some(grain)) => {
+                shape::rebucket(rows, grain, tg, q.timezone, aggregate.shift.is_some())
+            }
+            _ => rows,
+        };
         if rows.len() > self.max_groups {
-            return Err(StatsError::TooLarge {
-                limit: self.max_groups,
-            });
+            return Err(too_large);
         }
         let payload = Payload::Data {
             group_by: q.group_by,
             second: q.second_group_by,
             time_group: q.time_group,
-            groups: shape::nest(rows, q.group_by, q.second_group_by, q.time_group),
+            groups: shape::nest(
+                rows,
+                q.group_by,
+                q.second_group_by,
+                q.time_group,
+                q.timezone,
+            ),
         };
         Ok(self.dated(payload, freshness).await?)
     }
 
     pub async fn global_sum(&self, q: &GlobalSumQuery) -> Result<Answer, DbErr> {
         let (rows, freshness) = self.repo.aggregate(&global_sum_aggregate(q)).await?;
-        let sums = if q.legacy_merge() {
-            let legacy = self.repo.legacy_months().await?;
-            shape::merge_legacy(rows, &legacy, q.range, q.time_group)
+        let legacy = if q.legacy_merge() {
+            Some(self.repo.legacy_months().await?)
         } else {
-            shape::sums_from_buckets(rows, q.time_group)
+            None
         };
-        self.dated(Payload::Sums(sums), freshness).await
+        // The newest hour decides which legacy month is still filling.
+        let answer = self.dated(Payload::Sums(Vec::new()), freshness).await?;
+        let sums = match legacy {
+            Some(legacy) => shape::merge_legacy(
+                rows,
+                q.grain(),
+                &legacy,
+                q.range,
+                (q.time_group, q.timezone),
+                answer.data_as_of,
+            ),
+            None => shape::sums_from_buckets(
+                shape::rebucket(rows, q.grain(), q.time_group, q.timezone, false),
+                q.time_group,
+                q.timezone,
+            ),
+        };
+        Ok(Answer {
+            payload: Payload::Sums(sums),
+            ..answer
+        })
     }
 
-    /// Hourly totals of the local day `date` in `tz`; `now` decides which hours have started.
+    /// Hourly totals of the local day `date` in `tz`; `now` decides which hours have started,
+    /// and the newest hour of data which are known.
     pub async fn daily(
         &self,
         tz: Tz,
@@ -404,40 +465,100 @@ impl Stats {
                 *totals.entry(hour).or_default() += row.value;
             }
         }
-        let entries = shape::daily_entries(tz, &buckets, &totals, now);
-        self.dated(Payload::Daily(entries), freshness).await
+        let answer = self.dated(Payload::Daily(Vec::new()), freshness).await?;
+        let entries = shape::daily_entries(tz, &buckets, &totals, now, answer.data_as_of);
+        Ok(Answer {
+            payload: Payload::Daily(entries),
+            ..answer
+        })
     }
 }
 
-/// The aggregate behind `get_data`.
-fn data_aggregate(q: &DataQuery, limit: Option<u64>) -> Aggregate {
+/// The aggregate behind `get_data`. Local days, weeks, months and years are bucketed by the
+/// database when `bounds` (the UTC hours the answer can read) are known and the zone changes
+/// its offset only a few times in them; otherwise it groups by UTC hour and Rust buckets.
+fn data_aggregate(
+    q: &DataQuery,
+    limit: Option<u64>,
+    bounds: Option<(NaiveDateTime, NaiveDateTime)>,
+) -> Aggregate {
+    let shift = local_grain(q)
+        .zip(bounds)
+        .and_then(|(grain, (from, to))| Some((grain, offset_spans(q.timezone, from, to)?)));
     Aggregate {
         limit,
         dimensions: std::iter::once(q.group_by)
             .chain(q.second_group_by)
             .collect(),
-        time_group: q.time_group,
+        time_group: match &shift {
+            Some((grain, _)) => Some(*grain),
+            None => q.time_group.map(|tg| tg.grain(q.timezone)),
+        },
         metric: q.metric,
-        range: q.range.to_time_range(),
+        range: q.range.to_time_range_in(q.timezone),
         filters: q.filters.clone(),
+        shift: shift.map(|(_, spans)| sql::LocalShift { spans }),
     }
 }
 
-/// The aggregate behind `get_global_sum`. With the legacy merge, hourly totals are needed per
-/// month whatever the period, so that the months the legacy table covers can be left out
-/// before years are summed.
+/// The local bucket the database can group a `get_data` series by (days for weeks), when
+/// the zone is not UTC and the periods are days or longer.
+fn local_grain(q: &DataQuery) -> Option<TimeGroup> {
+    if q.timezone == Tz::UTC {
+        return None;
+    }
+    match q.time_group? {
+        TimeGroup::Week | TimeGroup::Day => Some(TimeGroup::Day),
+        TimeGroup::Hour => None,
+        tg => Some(tg),
+    }
+}
+
+/// Most spans of one offset a shifted statement carries (two a year with DST).
+const MAX_SPANS: usize = 64;
+
+/// The spans of one offset of `tz` over the UTC hours `[from, to)` (see `sql::LocalShift`),
+/// found a day at a time and to the hour where it changes; `None` past [`MAX_SPANS`].
+fn offset_spans(
+    tz: Tz,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Option<Vec<(NaiveDateTime, i32)>> {
+    use chrono::{Offset, TimeZone};
+    let offset = |h: NaiveDateTime| tz.offset_from_utc_datetime(&h).fix().local_minus_utc();
+    let from = from.date().and_hms_opt(from.hour(), 0, 0)?;
+    let mut spans = vec![(from, offset(from))];
+    let mut day = from;
+    while day < to {
+        let next = day + Duration::days(1);
+        if offset(next) != offset(day) || offset(next - Duration::hours(12)) != offset(day) {
+            let mut hour = day;
+            while hour < next {
+                hour += Duration::hours(1);
+                let current = offset(hour);
+                if spans.last().is_some_and(|(_, o)| *o != current) {
+                    spans.push((hour, current));
+                }
+            }
+        }
+        if spans.len() > MAX_SPANS {
+            return None;
+        }
+        day = next;
+    }
+    Some(spans)
+}
+
+/// The aggregate behind `get_global_sum`, by [`GlobalSumQuery::grain`].
 fn global_sum_aggregate(q: &GlobalSumQuery) -> Aggregate {
     Aggregate {
         limit: None,
         dimensions: Vec::new(),
-        time_group: Some(if q.legacy_merge() {
-            TimeGroup::Month
-        } else {
-            q.time_group
-        }),
+        time_group: Some(q.grain()),
         metric: q.metric,
-        range: q.range.to_time_range(),
+        range: q.range.to_time_range_in(q.timezone),
         filters: Vec::new(),
+        shift: None,
     }
 }
 
@@ -452,5 +573,81 @@ fn daily_aggregate(timezone: Tz, date: NaiveDate) -> Aggregate {
             .time_range()
             .unwrap_or_default(),
         filters: Vec::new(),
+        shift: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn the_zone_is_part_of_the_cache_key_and_its_spelling_is_not() {
+        let key = |q: &str| {
+            Query::parse(Endpoint::GlobalSum, q, Utc::now())
+                .unwrap()
+                .query
+        };
+        let base = "model=hourly&time_group=day";
+        let utc = key(base);
+        let ny = key(&format!("{base}&timezone=America/New_York"));
+        assert_ne!(utc, ny);
+        assert_eq!(ny, key(&format!("{base}&timezone=america/new_york")));
+        assert_eq!(utc, key(&format!("{base}&timezone=UTC")));
+        let data = |q: &str| {
+            Query::parse(Endpoint::GetData, q, Utc::now())
+                .unwrap()
+                .query
+        };
+        assert_ne!(
+            data("model=hourly&group_by=country&time_group=week&timezone=Asia/Kathmandu"),
+            data("model=hourly&group_by=country&time_group=week&timezone=Asia/Kolkata")
+        );
+    }
+
+    #[test]
+    fn offset_spans_start_at_the_hour_each_offset_takes_effect() {
+        let spans = offset_spans(
+            Tz::America__New_York,
+            at("2026-10-30 00:00:00"),
+            at("2026-11-03 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(
+            spans,
+            vec![
+                (at("2026-10-30 00:00:00"), -4 * 3600),
+                (at("2026-11-01 06:00:00"), -5 * 3600)
+            ]
+        );
+        // Lord Howe moves by half an hour, at 15:00 UTC (02:00 local) in October.
+        let spans = offset_spans(
+            Tz::Australia__Lord_Howe,
+            at("2026-10-03 00:00:00"),
+            at("2026-10-05 00:00:00"),
+        )
+        .unwrap();
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        assert_eq!(spans[1].1 - spans[0].1, 1800);
+        assert!(
+            offset_spans(
+                Tz::Europe__Berlin,
+                at("1990-01-01 00:00:00"),
+                at("2030-01-01 00:00:00")
+            )
+            .is_none()
+        );
+        assert_eq!(
+            offset_spans(
+                Tz::Asia__Kathmandu,
+                at("2026-01-01 00:00:00"),
+                at("2027-01-01 00:00:00")
+            ),
+            Some(vec![(at("2026-01-01 00:00:00"), 5 * 3600 + 45 * 60)])
+        );
     }
 }

@@ -215,7 +215,7 @@ fn model(value: &Option<String>, is_required: bool) -> Result<Model, ParamError>
 
 const DATE: &str = "a date written YYYY-MM-DD";
 
-/// Inclusive range of UTC days; either end may be open.
+/// Inclusive range of days (UTC, or local to the query's zone); either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct DateRange {
     pub start: Option<NaiveDate>,
@@ -236,8 +236,16 @@ impl DateRange {
         Ok(Self { start, end })
     }
 
-    /// The half-open UTC datetime range `[from, to)` of the days.
+    /// The half-open UTC datetime range `[from, to)` of the UTC days.
     pub fn to_time_range(self) -> TimeRange {
+        self.to_time_range_in(Tz::UTC)
+    }
+
+    /// The UTC hours `[from, to)` that start on the local days of the range in `tz`: from the
+    /// first hour that starts on `start` to the first that starts after `end` (each UTC hour
+    /// belongs to the local day where it starts, so in a :30 zone the range starts at :00 UTC
+    /// half an hour after local midnight).
+    pub fn to_time_range_in(self, tz: Tz) -> TimeRange {
         // Bounds outside 1000..=9998 are left open: no data lies there, MySQL's DATETIME range
         // starts at 1000, and the day after 9999-12-31 would be written with five year digits,
         // which SQLite compares as text.
@@ -247,12 +255,12 @@ impl DateRange {
             from: self
                 .start
                 .filter(|d| *d >= first)
-                .and_then(|d| d.and_hms_opt(0, 0, 0)),
+                .and_then(|d| first_hour_of_local_day(tz, d)),
             to: self
                 .end
                 .filter(|d| *d <= last)
                 .and_then(|d| d.succ_opt())
-                .and_then(|d| d.and_hms_opt(0, 0, 0)),
+                .and_then(|d| first_hour_of_local_day(tz, d)),
         }
     }
 
@@ -260,6 +268,18 @@ impl DateRange {
     pub fn contains(self, day: NaiveDate) -> bool {
         self.start.is_none_or(|s| day >= s) && self.end.is_none_or(|e| day <= e)
     }
+}
+
+/// The first UTC hour that starts on `date` or later in `tz` (naive UTC).
+pub fn first_hour_of_local_day(tz: Tz, date: NaiveDate) -> Option<NaiveDateTime> {
+    if tz == Tz::UTC {
+        return date.and_hms_opt(0, 0, 0);
+    }
+    // Every offset in use lies within ±15 h of UTC.
+    let first = date.and_hms_opt(0, 0, 0)? - chrono::Duration::hours(16);
+    (0..24 + 32)
+        .map(|i| first + chrono::Duration::hours(i))
+        .find(|h| h.and_utc().with_timezone(&tz).date_naive() >= date)
 }
 
 /// Half-open range of naive UTC datetimes, `from <= start_dttm < to`.
@@ -360,17 +380,22 @@ pub struct DataParams {
     /// Second dimension, as parallel arrays; must differ from `group_by`.
     #[param(value_type = Option<Dimension>, inline)]
     pub second_group_by: Option<String>,
-    /// UTC time bucket, as parallel arrays labelled `YYYY`, `YYYY-MM-01`, `YYYY-MM-DD` or
-    /// `YYYY-MM-DDTHH:00:00Z`.
+    /// Time bucket in `timezone`, as parallel arrays labelled `YYYY`, `YYYY-MM-01`,
+    /// `YYYY-MM-DD` (`week`: the Monday that starts the ISO week) or `YYYY-MM-DDTHH:00:00Z`
+    /// (outside UTC, `YYYY-MM-DDTHH:MM:00±HH:MM`).
     #[param(value_type = Option<TimeGroup>, inline)]
     pub time_group: Option<String>,
+    /// IANA time zone of `time_group`, `start_date` and `end_date` (default `UTC`; only with
+    /// one of them).
+    #[param(example = "America/New_York", max_length = 64)]
+    pub timezone: Option<String>,
     /// What `data` sums (default `primary`).
     #[param(value_type = Option<Metric>, inline)]
     pub metric: Option<String>,
-    /// First UTC day, inclusive.
+    /// First day (in `timezone`), inclusive.
     #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub start_date: Option<String>,
-    /// Last UTC day, inclusive.
+    /// Last day (in `timezone`), inclusive.
     #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub end_date: Option<String>,
     /// Exact countries, comma-separated (any matches; matched lowercase; `\,` is a comma).
@@ -408,16 +433,19 @@ pub struct GlobalSumParams {
     /// The fact table.
     #[param(value_type = ModelName, inline, required = true)]
     pub model: Option<String>,
-    /// UTC period of each entry; `month` and `year` merge in legacy monthly totals.
+    /// Period of each entry in `timezone`; `month` and `year` merge in legacy monthly totals.
     #[param(value_type = TimeGroup, inline, required = true)]
     pub time_group: Option<String>,
+    /// IANA time zone of the periods and of `start_date` and `end_date` (default `UTC`).
+    #[param(example = "America/New_York", max_length = 64)]
+    pub timezone: Option<String>,
     /// What `total_sum` adds up (default `primary`; legacy totals are primary only).
     #[param(value_type = Option<Metric>, inline)]
     pub metric: Option<String>,
-    /// First UTC day, inclusive.
+    /// First day (in `timezone`), inclusive.
     #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub start_date: Option<String>,
-    /// Last UTC day, inclusive.
+    /// Last day (in `timezone`), inclusive.
     #[param(value_type = Option<NaiveDate>, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub end_date: Option<String>,
     /// `csv` for CSV.
@@ -472,6 +500,8 @@ pub struct DataQuery {
     pub group_by: Dimension,
     pub second_group_by: Option<Dimension>,
     pub time_group: Option<TimeGroup>,
+    /// The zone of `time_group` and `range` (UTC unless one of them is given).
+    pub timezone: Tz,
     pub metric: Metric,
     pub range: DateRange,
     /// One entry per filtered dimension, in [`Dimension::ALL`] order.
@@ -510,6 +540,13 @@ impl TryFrom<&DataParams> for DataQuery {
         let metric = optional(&p.metric, "metric", Metric::from_wire, Metric::ALLOWED)?
             .unwrap_or(Metric::Primary);
         let range = DateRange::parse(&p.start_date, &p.end_date)?;
+        let timezone = timezone(&p.timezone)?;
+        if timezone.is_some() && time_group.is_none() && range == DateRange::default() {
+            return Err(bad(
+                "parameter timezone applies only to time_group, start_date and end_date; give \
+                 one of them (time_group: year, month, week, day, hour) or drop timezone",
+            ));
+        }
         let mut filters = Vec::new();
         for &dimension in Dimension::ALL {
             if let Some(raw) = p.filter(dimension) {
@@ -520,6 +557,7 @@ impl TryFrom<&DataParams> for DataQuery {
             group_by,
             second_group_by,
             time_group,
+            timezone: timezone.unwrap_or(Tz::UTC),
             metric,
             range,
             filters,
@@ -531,6 +569,8 @@ impl TryFrom<&DataParams> for DataQuery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GlobalSumQuery {
     pub time_group: TimeGroup,
+    /// The zone of the periods and of `range`.
+    pub timezone: Tz,
     pub metric: Metric,
     pub range: DateRange,
 }
@@ -540,6 +580,17 @@ impl GlobalSumQuery {
     pub fn legacy_merge(&self) -> bool {
         matches!(self.time_group, TimeGroup::Month | TimeGroup::Year)
             && self.metric == Metric::Primary
+    }
+
+    /// The UTC bucket the hourly totals are read by. With the legacy merge, hourly totals are
+    /// needed per UTC month whatever the period (per UTC hour in another zone), so that the
+    /// months the legacy table covers can be left out before periods are summed.
+    pub fn grain(&self) -> TimeGroup {
+        match (self.legacy_merge(), self.timezone) {
+            (true, Tz::UTC) => TimeGroup::Month,
+            (true, _) => TimeGroup::Hour,
+            (false, tz) => self.time_group.grain(tz),
+        }
     }
 }
 
@@ -558,6 +609,7 @@ impl TryFrom<&GlobalSumParams> for GlobalSumQuery {
             .unwrap_or(Metric::Primary);
         Ok(Self {
             time_group,
+            timezone: timezone(&p.timezone)?.unwrap_or(Tz::UTC),
             metric,
             range: DateRange::parse(&p.start_date, &p.end_date)?,
         })
@@ -590,6 +642,20 @@ impl TryFrom<&SubmissionsParams> for SubmissionsQuery {
     }
 }
 
+/// The `timezone` parameter: any IANA name, case-insensitive, old aliases included.
+fn timezone(value: &Option<String>) -> Result<Option<Tz>, ParamError> {
+    optional(
+        value,
+        "timezone",
+        |s| {
+            s.parse::<Tz>()
+                .or_else(|_| Tz::from_str_insensitive(s))
+                .ok()
+        },
+        "an IANA time zone name such as UTC, America/New_York or Asia/Kolkata",
+    )
+}
+
 /// `GET /api/get_daily_downloads`, validated. `date: None` means today in `timezone`, which
 /// [`super::Query::parse`] resolves (with the clock) before the query is run or cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -603,17 +669,7 @@ impl TryFrom<&DailyParams> for DailyQuery {
 
     fn try_from(p: &DailyParams) -> Result<Self, ParamError> {
         model(&p.model, false)?;
-        let timezone = optional(
-            &p.timezone,
-            "timezone",
-            |s| {
-                s.parse::<Tz>()
-                    .or_else(|_| Tz::from_str_insensitive(s))
-                    .ok()
-            },
-            "an IANA time zone name such as UTC, America/New_York or Asia/Kolkata",
-        )?
-        .unwrap_or(Tz::UTC);
+        let timezone = timezone(&p.timezone)?.unwrap_or(Tz::UTC);
         let date = optional(&p.date, "date", parse_date, DATE)?;
         Ok(Self { timezone, date })
     }
@@ -734,6 +790,52 @@ mod tests {
     fn plus_is_a_space() {
         let q = data("model=hourly&group_by=country&country=united+states").unwrap();
         assert_eq!(q.filters[0].values, vec!["united states"]);
+    }
+
+    #[test]
+    fn local_date_ranges_start_at_the_first_utc_hour_that_starts_on_the_day() {
+        let range = |q: &str| {
+            let q = data(&format!("model=hourly&group_by=country&{q}")).unwrap();
+            let r = q.range.to_time_range_in(q.timezone);
+            (r.from.unwrap().to_string(), r.to.unwrap().to_string())
+        };
+        // 00:00 in Kolkata is 18:30 UTC: the first hour that starts on the day is 19:00 UTC.
+        assert_eq!(
+            range("timezone=Asia/Calcutta&start_date=2026-03-01&end_date=2026-03-01"),
+            ("2026-02-28 19:00:00".into(), "2026-03-01 19:00:00".into())
+        );
+        assert_eq!(
+            range("timezone=America/New_York&start_date=2026-03-08&end_date=2026-03-08"),
+            ("2026-03-08 05:00:00".into(), "2026-03-09 04:00:00".into())
+        );
+        assert_eq!(
+            range("timezone=asia/kathmandu&start_date=2026-03-08&end_date=2026-03-08"),
+            ("2026-03-07 19:00:00".into(), "2026-03-08 19:00:00".into())
+        );
+    }
+
+    #[test]
+    fn timezone_needs_a_time_group_or_a_range_and_week_is_a_time_group() {
+        let err = data("model=hourly&group_by=country&timezone=UTC").unwrap_err();
+        assert!(
+            err.contains("timezone") && err.contains("time_group"),
+            "{err}"
+        );
+        let q =
+            data("model=hourly&group_by=country&time_group=week&timezone=Asia/Kolkata").unwrap();
+        assert_eq!(
+            (q.time_group, q.timezone),
+            (Some(TimeGroup::Week), Tz::Asia__Kolkata)
+        );
+        assert!(data("model=hourly&group_by=country&time_group=day&timezone=Mars/Base").is_err());
+        let sub =
+            |q: &str| SubmissionsQuery::try_from(&from_query::<SubmissionsParams>(q).unwrap());
+        assert!(
+            sub("time_group=week")
+                .unwrap_err()
+                .to_string()
+                .contains("month, year")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
@@ -36,9 +36,25 @@ pub fn plan(q: &Aggregate) -> Option<Source> {
         .copied()
         .chain(q.filters.iter().map(|f| f.dimension))
         .collect();
-    if q.time_group == Some(TimeGroup::Hour) || dimensions.is_empty() {
-        // Only per-hour totals keep hours; without dimensions they are the smallest source.
-        return dimensions.is_empty().then_some(Source::RollupHour);
+    // A range of local days in another zone starts and ends inside UTC days, which the day
+    // rollups cannot split.
+    let whole_days = [q.range.from, q.range.to]
+        .into_iter()
+        .flatten()
+        .all(|t| t.time() == NaiveTime::MIN);
+    if dimensions.is_empty() {
+        // Per-hour totals answer every time group; without dimensions they are the smallest.
+        return Some(Source::RollupHour);
+    }
+    if q.time_group == Some(TimeGroup::Hour) || !whole_days || q.shift.is_some() {
+        // Only the per-hour rollups keep hours.
+        return [
+            Source::RollupHourDownloadType,
+            Source::RollupHourCountry,
+            Source::RollupHourCategory,
+        ]
+        .into_iter()
+        .find(|source| dimensions.iter().all(|d| source.keeps(*d)));
     }
     [
         Source::RollupDayCountry,
@@ -98,6 +114,19 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
     let Some(watermark) = watermark(db).await? else {
         return Ok(None);
     };
+    // A database migrated before the per-hour rollups by dimension existed has none to read.
+    for table in [
+        "rollup_hour_category",
+        "rollup_hour_country",
+        "rollup_hour_download_type",
+    ] {
+        let probe = Query::select()
+            .from(Alias::new(table))
+            .column(Alias::new("hour"))
+            .limit(1)
+            .to_owned();
+        db.query_one(&probe).await?;
+    }
     let stored = rollup_hours(db, live.window_start).await?;
     let keys: BTreeSet<&NaiveDateTime> = stored.keys().chain(live.hours.keys()).collect();
     let first_changed = keys
@@ -136,6 +165,7 @@ mod tests {
             time_group,
             metric: Metric::Primary,
             range: TimeRange::default(),
+            shift: None,
             filters: filters
                 .into_iter()
                 .map(|dimension| Filter {
@@ -169,6 +199,28 @@ mod tests {
             plan(&q(vec![Country], None, vec![DownloadType])),
             Some(Source::RollupDay)
         );
-        assert_eq!(plan(&q(vec![Country], Some(TimeGroup::Hour), vec![])), None);
+        assert_eq!(
+            plan(&q(vec![Country], Some(TimeGroup::Hour), vec![])),
+            Some(Source::RollupHourCountry)
+        );
+        assert_eq!(
+            plan(&q(vec![Archive], Some(TimeGroup::Hour), vec![Category])),
+            Some(Source::RollupHourCategory)
+        );
+        assert_eq!(
+            plan(&q(vec![Country], Some(TimeGroup::Hour), vec![Category])),
+            None
+        );
+        // Local days in another zone: a range that starts inside a UTC day.
+        let mut local_days = q(vec![Country], None, vec![]);
+        local_days.range.from =
+            NaiveDate::from_ymd_opt(2026, 3, 1).and_then(|d| d.and_hms_opt(5, 0, 0));
+        assert_eq!(plan(&local_days), Some(Source::RollupHourCountry));
+        local_days.filters = q(vec![], None, vec![DownloadType]).filters;
+        assert_eq!(plan(&local_days), None);
+        assert_eq!(
+            plan(&q(vec![DownloadType], Some(TimeGroup::Hour), vec![])),
+            Some(Source::RollupHourDownloadType)
+        );
     }
 }

@@ -219,18 +219,26 @@ impl Repository {
         }
     }
 
-    /// The oldest hour in the table.
-    pub async fn oldest_hour(&self) -> Result<Option<NaiveDateTime>, DbErr> {
+    /// The first and the newest start time in the hourly table, if it has rows (two key
+    /// lookups of the time index).
+    pub async fn hour_bounds(&self) -> Result<Option<(NaiveDateTime, NaiveDateTime)>, DbErr> {
         use entity::hourly_download_data::Column as H;
         let stmt = Query::select()
-            .from(sea_orm::sea_query::Alias::new(&self.table))
+            .from(sea_orm::sea_query::Alias::new(self.table.as_str()))
             .expr_as(
                 Expr::col(H::StartDttm).min(),
-                sea_orm::sea_query::Alias::new("oldest"),
+                sea_orm::sea_query::Alias::new("first"),
+            )
+            .expr_as(
+                Expr::col(H::StartDttm).max(),
+                sea_orm::sea_query::Alias::new("newest"),
             )
             .to_owned();
-        match self.timed("oldest_hour", self.db.query_one(&stmt)).await? {
-            Some(row) => row.try_get::<Option<NaiveDateTime>>("", "oldest"),
+        let row = self.timed("hour_bounds", self.db.query_one(&stmt)).await?;
+        match row {
+            Some(row) => Ok(row
+                .try_get::<Option<NaiveDateTime>>("", "first")?
+                .zip(row.try_get::<Option<NaiveDateTime>>("", "newest")?)),
             None => Ok(None),
         }
     }

@@ -55,7 +55,7 @@ pub fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Res
     }
     let bucket = match q.time_group {
         Some(TimeGroup::Hour) => bucket_hour(row, q.raw_hours(backend))?.map(labels::raw_hour),
-        Some(_) => row.try_get::<Option<String>>("", BUCKET_ALIAS)?,
+        Some(_) => bucket_label(row)?,
         None => None,
     };
     Ok(AggRow {
@@ -63,6 +63,18 @@ pub fn decode_group(row: &QueryResult, q: &Aggregate, backend: DbBackend) -> Res
         bucket,
         value: sum_value(row)?,
     })
+}
+
+/// A text bucket, or a date (PostgreSQL's local days, see `sql::local_bucket_on`) as
+/// `YYYY-MM-DD`.
+fn bucket_label(row: &QueryResult) -> Result<Option<String>, DbErr> {
+    match row.try_get::<Option<String>>("", BUCKET_ALIAS) {
+        Ok(label) => Ok(label),
+        Err(text) => match row.try_get::<Option<chrono::NaiveDate>>("", BUCKET_ALIAS) {
+            Ok(day) => Ok(day.map(|d| d.format("%Y-%m-%d").to_string())),
+            Err(_) => Err(text),
+        },
+    }
 }
 
 /// Rows with equal dimensions and bucket summed into one, in place (answers are sorted

@@ -3,13 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, SecondsFormat, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::labels::{bucket_label, month_label, parse_raw_month};
+use super::labels::{
+    bucket_label, local_bucket, local_day_bucket, month_label, parse_raw_day, parse_raw_hour,
+    parse_raw_month,
+};
 use super::params::DateRange;
-use super::rows::AggRow;
+use super::rows::{AggRow, merge_equal_groups};
 use super::vocab::{Dimension, TimeGroup};
 
 /// Python's `str.title()`: a cased character after an uncased one is upper-cased, every other
@@ -104,6 +109,33 @@ impl Serialize for DataGroup {
     }
 }
 
+/// Rows bucketed by `grain` (UTC, see `TimeGroup::grain`, or already local days, months or
+/// years of `tz` when `local`) made rows bucketed by `time_group` in `tz`: each UTC hour (or
+/// day, for weeks) goes to the period where it starts, and rows that land in one period are
+/// summed. Unchanged when the grain is the period itself.
+pub fn rebucket(
+    rows: Vec<AggRow>,
+    grain: TimeGroup,
+    time_group: TimeGroup,
+    tz: Tz,
+    local: bool,
+) -> Vec<AggRow> {
+    if grain == time_group && (tz == Tz::UTC || local) {
+        return rows;
+    }
+    let rows = rows
+        .into_iter()
+        .map(|mut row| {
+            row.bucket = row.bucket.as_deref().and_then(|raw| match grain {
+                TimeGroup::Hour => parse_raw_hour(raw).map(|h| local_bucket(time_group, tz, h)),
+                _ => parse_raw_day(raw).map(|d| local_day_bucket(time_group, d)),
+            });
+            row
+        })
+        .collect();
+    merge_equal_groups(rows)
+}
+
 /// Nests aggregate rows into the `get_data` answer: one object per first-dimension value,
 /// ordered by raw value (code point order, NULL first), parallel arrays ordered by the second
 /// value then by time.
@@ -112,6 +144,7 @@ pub fn nest(
     group_by: Dimension,
     second: Option<Dimension>,
     time_group: Option<TimeGroup>,
+    tz: Tz,
 ) -> Vec<DataGroup> {
     // Option<String> orders None first and strings by bytes, which for UTF-8 is code point order.
     rows.sort_unstable();
@@ -143,7 +176,7 @@ pub fn nest(
                     values.push(display_value(*dimension, second_value));
                 }
                 if let (Some(times), Some(tg)) = (&mut series.times, time_group) {
-                    times.push(bucket_label(tg, row.bucket.unwrap_or_default()));
+                    times.push(bucket_label(tg, tz, row.bucket.unwrap_or_default()));
                 }
                 series.data.push(row.value);
             }
@@ -159,8 +192,9 @@ pub struct SumEntry {
     pub time_group: String,
 }
 
-/// Time-bucketed totals straight from the hourly table, ascending.
-pub fn sums_from_buckets(rows: Vec<AggRow>, time_group: TimeGroup) -> Vec<SumEntry> {
+/// Time-bucketed totals straight from the hourly table (raw buckets of `time_group` in `tz`),
+/// ascending.
+pub fn sums_from_buckets(rows: Vec<AggRow>, time_group: TimeGroup, tz: Tz) -> Vec<SumEntry> {
     let mut entries: Vec<(String, i64)> = rows
         .into_iter()
         .map(|r| (r.bucket.unwrap_or_default(), r.value))
@@ -170,7 +204,7 @@ pub fn sums_from_buckets(rows: Vec<AggRow>, time_group: TimeGroup) -> Vec<SumEnt
         .into_iter()
         .map(|(raw, total_sum)| SumEntry {
             total_sum,
-            time_group: bucket_label(time_group, raw),
+            time_group: bucket_label(time_group, tz, raw),
         })
         .collect()
 }
@@ -194,19 +228,41 @@ pub fn sums_from_months(
 }
 
 /// The legacy merge: a month in `monthly_downloads` takes its total from there and its hourly
-/// rows are not counted; other months come from the hourly table. `hourly_months` are the
-/// hourly table's monthly totals inside the range; a legacy month counts when its first day is
-/// inside the range.
+/// rows are not counted; other hourly rows count in the month of `tz` where they start (the
+/// edge hours of a legacy month's neighbours may so land in its entry). The UTC month of
+/// `newest` (the newest hour of data) is still filling and always comes from the hourly rows,
+/// even when the legacy table has it. `hourly` are the hourly table's totals inside the
+/// range by `grain`: UTC months (only in UTC) or UTC hours. A legacy month counts when its
+/// first day is inside the range.
 pub fn merge_legacy(
-    hourly_months: Vec<AggRow>,
+    hourly: Vec<AggRow>,
+    grain: TimeGroup,
     legacy: &[(NaiveDate, i64)],
     range: DateRange,
-    time_group: TimeGroup,
+    (time_group, tz): (TimeGroup, Tz),
+    newest: Option<NaiveDateTime>,
 ) -> Vec<SumEntry> {
+    let filling = newest.and_then(|n| n.date().with_day(1));
+    let legacy: Vec<(NaiveDate, i64)> = legacy
+        .iter()
+        .copied()
+        .filter(|(m, _)| Some(*m) != filling)
+        .collect();
     let legacy_months: BTreeSet<NaiveDate> = legacy.iter().map(|(m, _)| *m).collect();
-    let hourly = hourly_months.into_iter().filter_map(|r| {
-        let month = parse_raw_month(r.bucket.as_deref()?)?;
-        (!legacy_months.contains(&month)).then_some((month, r.value))
+    let hourly = hourly.into_iter().filter_map(|r| {
+        let raw = r.bucket.as_deref()?;
+        let (utc_month, local_month) = match grain {
+            TimeGroup::Hour => {
+                let hour = parse_raw_hour(raw)?;
+                let local = hour.and_utc().with_timezone(&tz).date_naive();
+                (hour.date().with_day(1)?, local.with_day(1)?)
+            }
+            _ => {
+                let month = parse_raw_month(raw)?;
+                (month, month)
+            }
+        };
+        (!legacy_months.contains(&utc_month)).then_some((local_month, r.value))
     });
     let old = legacy.iter().copied().filter(|(m, _)| range.contains(*m));
     sums_from_months(hourly.chain(old), time_group)
@@ -236,20 +292,23 @@ pub fn local_day_buckets(tz: Tz, date: NaiveDate) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
-/// Daily entries for the buckets that have started by `now`; `[]` when the day has no rows.
+/// Daily entries for the buckets that have started by `now` and do not start after `newest`,
+/// the newest hour of data (later hours are not ingested yet: unknown, not 0); `[]` when the
+/// day has no rows.
 pub fn daily_entries(
     tz: Tz,
     buckets: &[DateTime<Utc>],
     totals: &HashMap<NaiveDateTime, i64>,
     now: DateTime<Utc>,
+    newest: Option<NaiveDateTime>,
 ) -> Vec<DailyEntry> {
     let has_rows = buckets.iter().any(|b| totals.contains_key(&b.naive_utc()));
-    if !has_rows {
+    let Some(newest) = newest.filter(|_| has_rows) else {
         return Vec::new();
-    }
+    };
     buckets
         .iter()
-        .filter(|b| **b <= now)
+        .filter(|b| **b <= now && b.naive_utc() <= newest)
         .map(|b| {
             let local = b.with_timezone(&tz);
             DailyEntry {
@@ -295,7 +354,8 @@ mod tests {
             row(None, None, None, 1),
             row(Some("astro-ph.CO"), None, None, 2),
         ];
-        let json = serde_json::to_string(&nest(rows, Dimension::Category, None, None)).unwrap();
+        let json =
+            serde_json::to_string(&nest(rows, Dimension::Category, None, None, Tz::UTC)).unwrap();
         assert_eq!(
             json,
             r#"[{"category":null,"data":1},{"category":"astro-ph.CO","data":2},{"category":"cs.AI","data":3}]"#
@@ -315,6 +375,7 @@ mod tests {
             Dimension::Country,
             Some(Dimension::DownloadType),
             Some(TimeGroup::Month),
+            Tz::UTC,
         );
         let json = serde_json::to_value(&groups).unwrap();
         assert_eq!(
@@ -336,7 +397,7 @@ mod tests {
             row(Some("Germany"), None, None, 3),
             row(Some("germany"), None, None, 4),
         ];
-        let groups = nest(rows, Dimension::Country, None, None);
+        let groups = nest(rows, Dimension::Country, None, None, Tz::UTC);
         let values: Vec<_> = groups
             .iter()
             .map(|g| (g.value.clone().unwrap(), g.data))
@@ -360,11 +421,14 @@ mod tests {
             row(None, None, Some("2023-12"), 999),
             row(None, None, Some("2024-01"), 7),
         ];
+        let utc = |tg| (tg, Tz::UTC);
         let months = merge_legacy(
             hourly.clone(),
+            TimeGroup::Month,
             &legacy,
             DateRange::default(),
-            TimeGroup::Month,
+            utc(TimeGroup::Month),
+            None,
         );
         let labels: Vec<_> = months
             .iter()
@@ -374,7 +438,14 @@ mod tests {
             labels,
             vec![("2023-11-01", 100), ("2023-12-01", 200), ("2024-01-01", 7)]
         );
-        let years = merge_legacy(hourly, &legacy, DateRange::default(), TimeGroup::Year);
+        let years = merge_legacy(
+            hourly,
+            TimeGroup::Month,
+            &legacy,
+            DateRange::default(),
+            utc(TimeGroup::Year),
+            None,
+        );
         let labels: Vec<_> = years
             .iter()
             .map(|e| (e.time_group.as_str(), e.total_sum))
@@ -404,11 +475,17 @@ mod tests {
         let kolkata = local_day_buckets(Tz::Asia__Kolkata, date("2026-03-10"));
         assert_eq!(kolkata.len(), 24);
         let totals: HashMap<_, _> = kolkata.iter().map(|b| (b.naive_utc(), 1)).collect();
-        let entries = daily_entries(Tz::Asia__Kolkata, &kolkata, &totals, Utc::now());
+        let entries = daily_entries(
+            Tz::Asia__Kolkata,
+            &kolkata,
+            &totals,
+            Utc::now(),
+            Some(NaiveDateTime::MAX),
+        );
         assert_eq!(entries[0].start, "2026-03-10T00:30:00+05:30");
         assert_eq!((entries[0].hour, entries[23].hour), (1, 24));
         let utc = local_day_buckets(Tz::UTC, date("2026-03-12"));
-        let entries = daily_entries(Tz::UTC, &utc, &totals, Utc::now());
+        let entries = daily_entries(Tz::UTC, &utc, &totals, Utc::now(), Some(NaiveDateTime::MAX));
         assert!(entries.is_empty(), "no rows in the UTC day");
     }
 
@@ -417,7 +494,13 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let buckets = local_day_buckets(Tz::America__New_York, day);
         let totals: HashMap<_, _> = buckets.iter().map(|b| (b.naive_utc(), 2)).collect();
-        let entries = daily_entries(Tz::America__New_York, &buckets, &totals, Utc::now());
+        let entries = daily_entries(
+            Tz::America__New_York,
+            &buckets,
+            &totals,
+            Utc::now(),
+            Some(NaiveDateTime::MAX),
+        );
         let twos: Vec<_> = entries
             .iter()
             .filter(|e| e.hour == 2)
@@ -435,11 +518,120 @@ mod tests {
         let buckets = local_day_buckets(Tz::UTC, day);
         let totals: HashMap<_, _> = buckets.iter().take(3).map(|b| (b.naive_utc(), 5)).collect();
         let now = buckets[5] + Duration::minutes(10);
-        let entries = daily_entries(Tz::UTC, &buckets, &totals, now);
+        let entries = daily_entries(Tz::UTC, &buckets, &totals, now, Some(NaiveDateTime::MAX));
         assert_eq!(entries.len(), 6);
         assert_eq!(
             entries.iter().map(|e| e.total_primary).collect::<Vec<_>>(),
             vec![5, 5, 5, 0, 0, 0]
         );
+    }
+
+    #[test]
+    fn hours_after_the_newest_hour_of_data_are_absent_not_zero() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        let buckets = local_day_buckets(Tz::UTC, day);
+        let totals: HashMap<_, _> = [(buckets[0].naive_utc(), 5), (buckets[2].naive_utc(), 1)]
+            .into_iter()
+            .collect();
+        let now = buckets[5] + Duration::minutes(10);
+        let newest = Some(buckets[2].naive_utc());
+        let entries = daily_entries(Tz::UTC, &buckets, &totals, now, newest);
+        assert_eq!(
+            entries.iter().map(|e| e.total_primary).collect::<Vec<_>>(),
+            vec![5, 0, 1]
+        );
+    }
+
+    #[test]
+    fn utc_hours_are_rebucketed_into_the_local_period_where_they_start() {
+        let hour = |s: &str| row(None, None, Some(s), 1);
+        // New York's fall-back day: 03:00 UTC is still October 31st (23:00 EDT), 04:00 is
+        // local midnight, 05:00 and 06:00 UTC are both local 01:00 (EDT, then EST).
+        let rows = vec![
+            hour("2026-11-01 03"),
+            hour("2026-11-01 04"),
+            hour("2026-11-01 05"),
+            hour("2026-11-01 06"),
+        ];
+        let ny = Tz::America__New_York;
+        let days = rebucket(rows.clone(), TimeGroup::Hour, TimeGroup::Day, ny, false);
+        let got: Vec<_> = days
+            .iter()
+            .map(|r| (r.bucket.clone().unwrap(), r.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("2026-10-31".into(), 1), ("2026-11-01".into(), 3)]
+        );
+        let hours = rebucket(rows, TimeGroup::Hour, TimeGroup::Hour, ny, false);
+        let labels: Vec<_> = sums_from_buckets(hours, TimeGroup::Hour, ny)
+            .into_iter()
+            .map(|e| e.time_group)
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                "2026-10-31T23:00:00-04:00",
+                "2026-11-01T00:00:00-04:00",
+                "2026-11-01T01:00:00-04:00",
+                "2026-11-01T01:00:00-05:00"
+            ]
+        );
+        let days = vec![
+            row(None, None, Some("2026-03-01"), 1),
+            row(None, None, Some("2026-03-02"), 2),
+            row(None, None, Some("2026-03-08"), 4),
+        ];
+        let weeks = rebucket(days, TimeGroup::Day, TimeGroup::Week, Tz::UTC, false);
+        let got: Vec<_> = weeks
+            .iter()
+            .map(|r| (r.bucket.clone().unwrap(), r.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("2026-02-23".into(), 1), ("2026-03-02".into(), 6)]
+        );
+    }
+
+    #[test]
+    fn a_legacy_month_keeps_its_utc_total_and_neighbours_edge_hours_join_it_locally() {
+        let d = |y, m| NaiveDate::from_ymd_opt(y, m, 1).unwrap();
+        let hour = |s: &str, v| row(None, None, Some(s), v);
+        // Legacy 2026-01. In New York, 2026-02-01 03:00 UTC is still January 31st.
+        let legacy = vec![(d(2026, 1), 100)];
+        let hourly = vec![
+            hour("2026-01-01 02", 1000), // inside the legacy UTC month: never counted
+            hour("2026-01-31 12", 1000),
+            hour("2026-02-01 03", 7),
+            hour("2026-02-01 06", 9),
+        ];
+        let ny = Tz::America__New_York;
+        let months = merge_legacy(
+            hourly.clone(),
+            TimeGroup::Hour,
+            &legacy,
+            DateRange::default(),
+            (TimeGroup::Month, ny),
+            None,
+        );
+        let got: Vec<_> = months
+            .iter()
+            .map(|e| (e.time_group.as_str(), e.total_sum))
+            .collect();
+        assert_eq!(got, vec![("2026-01-01", 107), ("2026-02-01", 9)]);
+        // The month of the newest hour is still filling: its hourly rows count, not legacy.
+        let filling = merge_legacy(
+            hourly,
+            TimeGroup::Hour,
+            &legacy,
+            DateRange::default(),
+            (TimeGroup::Month, Tz::UTC),
+            Some(NaiveDateTime::parse_from_str("2026-01-31 12:00:00", "%F %T").unwrap()),
+        );
+        let got: Vec<_> = filling
+            .iter()
+            .map(|e| (e.time_group.as_str(), e.total_sum))
+            .collect();
+        assert_eq!(got, vec![("2026-01-01", 2000), ("2026-02-01", 16)]);
     }
 }

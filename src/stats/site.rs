@@ -377,6 +377,8 @@ impl Stats {
                             },
                             filters: Vec::new(),
                             limit: None,
+                            // UTC months: no local shift.
+                            shift: None,
                         };
                         let (rows, _) = repo.aggregate(&aggregate).await?;
                         if !rows.is_empty() {

@@ -22,6 +22,17 @@ pub struct Aggregate {
     pub filters: Vec<Filter>,
     /// At most this many rows come back (`None`: all).
     pub limit: Option<u64>,
+    /// When set, `time_group` (day, month or year) is a local bucket: the database shifts each
+    /// UTC hour by the zone's offset before it formats it.
+    pub shift: Option<LocalShift>,
+}
+
+/// A zone's offsets over the hours of a query: the start of each span in which one offset
+/// holds (naive UTC) and that offset in seconds east of UTC, oldest first. Every hour the
+/// query reads lies at or after the first start.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LocalShift {
+    pub spans: Vec<(NaiveDateTime, i32)>,
 }
 
 impl Aggregate {
@@ -91,13 +102,83 @@ fn bucket_on(
     let (pg, my, lite) = match time_group {
         TimeGroup::Year => ("YYYY", "%Y", "%Y"),
         TimeGroup::Month => ("YYYY-MM", "%Y-%m", "%Y-%m"),
-        TimeGroup::Day => ("YYYY-MM-DD", "%Y-%m-%d", "%Y-%m-%d"),
+        // Weeks are made of days in Rust (`TimeGroup::grain`); a week bucket is its days.
+        TimeGroup::Day | TimeGroup::Week => ("YYYY-MM-DD", "%Y-%m-%d", "%Y-%m-%d"),
         TimeGroup::Hour => ("YYYY-MM-DD HH24", "%Y-%m-%d %H", "%Y-%m-%d %H"),
     };
     Expr::cust(match backend {
         DbBackend::Postgres => format!("to_char(\"{column}\", '{pg}')"),
         DbBackend::MySql => format!("DATE_FORMAT(`{column}`, '{my}')"),
         _ => format!("strftime('{lite}', \"{column}\")"),
+    })
+}
+
+/// The start of the hour of the datetime SQL `quoted` (a quoted column), as a datetime of the
+/// backend (text on SQLite, in its stored form).
+pub fn truncated_hour(backend: DbBackend, quoted: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("date_trunc('hour', {quoted})"),
+        DbBackend::MySql => {
+            format!("CAST(DATE_FORMAT({quoted}, '%Y-%m-%d %H:00:00') AS DATETIME)")
+        }
+        _ => format!("strftime('%Y-%m-%d %H:00:00', {quoted})"),
+    }
+}
+
+/// The local bucket of the UTC hour in `column`: the hour (truncated, unless the source
+/// stores whole hours) plus the offset of its span, formatted as a day, month or year label.
+/// Grouping in the database by local day reads far fewer rows back than grouping by hour
+/// (a month by category: 4,800 rows rather than 110,000). Every fragment is a constant or a
+/// number and a datetime written here, never user input, and inline (see [`bucket_expr`]).
+fn local_bucket_on(
+    backend: DbBackend,
+    time_group: TimeGroup,
+    column: &str,
+    whole_hours: bool,
+    shift: &LocalShift,
+) -> SimpleExpr {
+    let quoted = match backend {
+        DbBackend::MySql => format!("`{column}`"),
+        _ => format!("\"{column}\""),
+    };
+    let hour = if whole_hours {
+        quoted
+    } else {
+        truncated_hour(backend, &quoted)
+    };
+    let shifted = |seconds: i32| match backend {
+        DbBackend::Postgres => format!("({hour} + INTERVAL '{seconds} seconds')"),
+        DbBackend::MySql => format!("DATE_ADD({hour}, INTERVAL {seconds} SECOND)"),
+        _ => format!("datetime({hour}, '{seconds:+} seconds')"),
+    };
+    let local = match shift.spans.split_first() {
+        None => shifted(0),
+        Some(((_, oldest), [])) => shifted(*oldest),
+        Some(((_, oldest), later)) => {
+            // Newest span first: most rows are recent.
+            let mut case = String::from("CASE");
+            for (from, seconds) in later.iter().rev() {
+                case += &format!(
+                    " WHEN {hour} >= '{}' THEN {}",
+                    from.format("%Y-%m-%d %H:%M:%S"),
+                    shifted(*seconds)
+                );
+            }
+            case + &format!(" ELSE {} END", shifted(*oldest))
+        }
+    };
+    let (pg, my, lite) = match time_group {
+        TimeGroup::Year => ("YYYY", "%Y", "%Y"),
+        TimeGroup::Month => ("YYYY-MM", "%Y-%m", "%Y-%m"),
+        _ => ("YYYY-MM-DD", "%Y-%m-%d", "%Y-%m-%d"),
+    };
+    Expr::cust(match backend {
+        // A date groups faster than text (30 ms rather than 51 ms for a month of hours by
+        // category); `rows` reads it back as a label.
+        DbBackend::Postgres if pg == "YYYY-MM-DD" => format!("CAST({local} AS DATE)"),
+        DbBackend::Postgres => format!("to_char({local}, '{pg}')"),
+        DbBackend::MySql => format!("DATE_FORMAT({local}, '{my}')"),
+        _ => format!("strftime('{lite}', {local})"),
     })
 }
 
@@ -137,6 +218,12 @@ pub enum Source {
     Hourly,
     /// Per-hour totals.
     RollupHour,
+    /// Per-hour totals by category (and its archive).
+    RollupHourCategory,
+    /// Per-hour totals by country.
+    RollupHourCountry,
+    /// Per-hour totals by download type.
+    RollupHourDownloadType,
     /// Per-day totals by every dimension.
     RollupDay,
     /// Per-day totals by category (and its archive).
@@ -150,6 +237,9 @@ impl Source {
         match self {
             Source::Hourly => hourly,
             Source::RollupHour => "rollup_hour",
+            Source::RollupHourCategory => "rollup_hour_category",
+            Source::RollupHourCountry => "rollup_hour_country",
+            Source::RollupHourDownloadType => "rollup_hour_download_type",
             Source::RollupDay => "rollup_day",
             Source::RollupDayCategory => "rollup_day_category",
             Source::RollupDayCountry => "rollup_day_country",
@@ -159,7 +249,10 @@ impl Source {
     fn time_column(self) -> &'static str {
         match self {
             Source::Hourly => "start_dttm",
-            Source::RollupHour => "hour",
+            Source::RollupHour
+            | Source::RollupHourCategory
+            | Source::RollupHourCountry
+            | Source::RollupHourDownloadType => "hour",
             _ => "day",
         }
     }
@@ -169,6 +262,18 @@ impl Source {
             Source::Hourly => ("primary_count", "cross_count"),
             _ => ("primary_sum", "cross_sum"),
         }
+    }
+
+    /// Whether the time column holds whole hours (`refresh-rollups` truncates them in the
+    /// per-hour rollups; the hourly table keeps the stored times).
+    fn whole_hours(self) -> bool {
+        matches!(
+            self,
+            Source::RollupHour
+                | Source::RollupHourCategory
+                | Source::RollupHourCountry
+                | Source::RollupHourDownloadType
+        )
     }
 
     /// Whether the time column holds days rather than hours.
@@ -184,10 +289,11 @@ impl Source {
         match self {
             Source::Hourly | Source::RollupDay => true,
             Source::RollupHour => false,
-            Source::RollupDayCategory => {
+            Source::RollupDayCategory | Source::RollupHourCategory => {
                 matches!(dimension, Dimension::Category | Dimension::Archive)
             }
-            Source::RollupDayCountry => dimension == Dimension::Country,
+            Source::RollupDayCountry | Source::RollupHourCountry => dimension == Dimension::Country,
+            Source::RollupHourDownloadType => dimension == Dimension::DownloadType,
         }
     }
 }
@@ -221,12 +327,21 @@ fn aggregate_from(
         select.add_group_by([expr]);
     }
     if let Some(time_group) = q.time_group {
-        let expr = bucket_on(
-            backend,
-            time_group,
-            source.time_column(),
-            q.raw_hours(backend),
-        );
+        let expr = match &q.shift {
+            Some(shift) => local_bucket_on(
+                backend,
+                time_group,
+                source.time_column(),
+                source.whole_hours(),
+                shift,
+            ),
+            None => bucket_on(
+                backend,
+                time_group,
+                source.time_column(),
+                q.raw_hours(backend),
+            ),
+        };
         select.expr_as(expr.clone(), Alias::new(BUCKET_ALIAS));
         select.add_group_by([expr]);
     }
@@ -361,6 +476,7 @@ mod tests {
                 values: vec!["x'); DROP TABLE t; --".into()],
             }],
             limit: None,
+            shift: None,
         }
     }
 
@@ -387,6 +503,38 @@ mod tests {
                 _ => assert!(sql.contains("strftime('%Y-%m', \"start_dttm\")")),
             }
             assert!(sql.contains("GROUP BY"), "{sql}");
+        }
+    }
+
+    #[test]
+    fn local_buckets_shift_each_hour_by_the_offset_of_its_span() {
+        let mut q = sample();
+        q.time_group = Some(TimeGroup::Day);
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        q.shift = Some(LocalShift {
+            spans: vec![
+                (at("2026-10-31 04:00:00"), -4 * 3600),
+                (at("2026-11-01 06:00:00"), -5 * 3600),
+            ],
+        });
+        for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
+            let sql = backend
+                .build(&aggregate(backend, "hourly_download_data", &q))
+                .sql;
+            println!("{backend:?}: {sql}");
+            assert!(
+                sql.contains("WHEN") && sql.contains("'2026-11-01 06:00:00'"),
+                "{sql}"
+            );
+            match backend {
+                DbBackend::Postgres => assert!(
+                    sql.contains("CAST(CASE WHEN date_trunc('hour', \"start_dttm\")")
+                        && sql.contains("INTERVAL '-18000 seconds'"),
+                    "{sql}"
+                ),
+                DbBackend::MySql => assert!(sql.contains("INTERVAL -14400 SECOND"), "{sql}"),
+                _ => assert!(sql.contains("'-18000 seconds'"), "{sql}"),
+            }
         }
     }
 }

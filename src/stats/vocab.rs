@@ -69,8 +69,43 @@ impl Dimension {
 }
 
 wire_enum! {
-    /// A UTC time bucket.
-    TimeGroup { Year => "year", Month => "month", Day => "day", Hour => "hour" }
+    /// A time bucket, in UTC or in the zone of the query (`week`: the ISO week, from Monday).
+    TimeGroup {
+        Year => "year",
+        Month => "month",
+        Week => "week",
+        Day => "day",
+        Hour => "hour",
+    }
+}
+
+impl TimeGroup {
+    /// The UTC bucket the database groups by so that Rust can make periods of `self` in `tz`
+    /// exactly (see `shape::rebucket`): the period itself in UTC, days for UTC weeks, and UTC
+    /// hours in any other zone, since each UTC hour belongs to the local period where it
+    /// starts and a zone's offset may be any number of minutes.
+    pub fn grain(self, tz: chrono_tz::Tz) -> TimeGroup {
+        match (self, tz) {
+            (TimeGroup::Week, chrono_tz::Tz::UTC) => TimeGroup::Day,
+            (tg, chrono_tz::Tz::UTC) => tg,
+            _ => TimeGroup::Hour,
+        }
+    }
+
+    /// The most UTC hours one period holds (a leap year, a 25-hour day): how many grain
+    /// rows one answer group can be made of.
+    pub fn max_grains(self, grain: TimeGroup) -> u64 {
+        if self == grain {
+            return 1;
+        }
+        match (self, grain) {
+            (TimeGroup::Week, TimeGroup::Day) => 7,
+            (TimeGroup::Year, _) => 367 * 24,
+            (TimeGroup::Month, _) => 32 * 24,
+            (TimeGroup::Week, _) => 7 * 24 + 1,
+            _ => 25,
+        }
+    }
 }
 
 wire_enum! {

@@ -66,6 +66,9 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
             db,
             &[
                 "rollup_hour",
+                "rollup_hour_category",
+                "rollup_hour_country",
+                "rollup_hour_download_type",
                 "rollup_day",
                 "rollup_day_category",
                 "rollup_day_country",
@@ -92,6 +95,24 @@ async fn rebuild_day<C: ConnectionTrait>(
     for (rollup, column, lower, upper) in [
         (
             "rollup_hour",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
+            "rollup_hour_category",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
+            "rollup_hour_country",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
+            "rollup_hour_download_type",
             "hour",
             sea_orm::Value::from(from),
             sea_orm::Value::from(to),
@@ -133,13 +154,23 @@ async fn rebuild_day<C: ConnectionTrait>(
             .expr(sql::sum_expr(backend, Metric::Primary).if_null(0))
             .expr(sql::sum_expr(backend, Metric::Cross).if_null(0));
     };
+    // Whole hours, as the freshness probe and the refresh compare them (rows stamped inside an
+    // hour, 10:30, count in their hour; grouped by the stored time they would look like hours
+    // the hourly table does not have, and their day would be rebuilt at every refresh), and so
+    // that a local series shifts each hour by its zone's offset with a plain addition (see
+    // `sql::local_bucket_on`).
+    let quoted = match backend {
+        sea_orm::DbBackend::MySql => "`start_dttm`",
+        _ => "\"start_dttm\"",
+    };
+    let hour = Expr::cust(sql::truncated_hour(backend, quoted));
     // Per hour.
     let mut per_hour = Query::select();
     in_day(&mut per_hour);
     per_hour
-        .column(Alias::new("start_dttm"))
+        .expr(hour.clone())
         .expr(Expr::cust("COUNT(*)"))
-        .add_group_by([Expr::col(Alias::new("start_dttm"))]);
+        .add_group_by([hour.clone()]);
     sums(&mut per_hour);
     insert_select(
         conn,
@@ -148,6 +179,29 @@ async fn rebuild_day<C: ConnectionTrait>(
         per_hour,
     )
     .await?;
+    // Per hour, by category, by country and by download type.
+    for (rollup, dimensions) in [
+        (
+            "rollup_hour_category",
+            &[Dimension::Category, Dimension::Archive][..],
+        ),
+        ("rollup_hour_country", &[Dimension::Country][..]),
+        ("rollup_hour_download_type", &[Dimension::DownloadType][..]),
+    ] {
+        let mut select = Query::select();
+        in_day(&mut select);
+        select.expr(hour.clone()).add_group_by([hour.clone()]);
+        for dimension in dimensions {
+            let expr = dimension_expr(backend, *dimension);
+            select.expr(expr.clone());
+            select.add_group_by([expr]);
+        }
+        sums(&mut select);
+        let mut columns = vec!["hour"];
+        columns.extend(dimensions.iter().map(|d| d.as_str()));
+        columns.extend(["primary_sum", "cross_sum"]);
+        insert_select(conn, rollup, &columns, select).await?;
+    }
     // Per day, by the given dimensions.
     for (rollup, dimensions) in [
         (

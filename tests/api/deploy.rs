@@ -63,7 +63,8 @@ async fn the_openapi_document_lists_every_route_and_parameter(backend: Backend) 
     assert!(
         routes
             .iter()
-            .any(|(path, _, params)| path == "/api/get_data" && params.len() == 12)
+            // 13 since issue 15 added `timezone`.
+            .any(|(path, _, params)| path == "/api/get_data" && params.len() == 13)
     );
     for (path, method, params) in &routes {
         let operation = &doc["paths"][path][method];

@@ -223,9 +223,22 @@ async fn error_messages_name_the_parameter_and_the_allowed_values(backend: Backe
             "/api/get_data?model=other&group_by=country",
             ["model", "hourly"],
         ),
+        // `week` is a time group since issue 15 (SPEC "Common rules"); a fortnight is not.
         (
-            "/api/get_global_sum?model=hourly&time_group=week",
-            ["time_group", "year, month, day, hour"],
+            "/api/get_global_sum?model=hourly&time_group=fortnight",
+            ["time_group", "year, month, week, day, hour"],
+        ),
+        (
+            "/api/get_submissions?time_group=week",
+            ["time_group", "month, year"],
+        ),
+        (
+            "/api/get_global_sum?model=hourly&time_group=day&timezone=Mars/Olympus",
+            ["timezone", "IANA"],
+        ),
+        (
+            "/api/get_data?model=hourly&group_by=country&timezone=Asia/Kolkata",
+            ["timezone", "time_group: year, month, week, day, hour"],
         ),
         (
             "/api/get_global_sum?model=hourly&time_group=day&metric=all",

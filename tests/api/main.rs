@@ -17,6 +17,7 @@ mod hardening;
 mod health;
 mod hostile;
 mod imports;
+mod local_time;
 mod model;
 mod openapi_driven;
 mod rollups;
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
             health::tests(),
             hostile::tests(),
             imports::tests(),
+            local_time::tests(),
             openapi_driven::tests(),
             rollups::tests(),
             site::tests(),

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
+use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use crate::helpers::{Row, dt};
 
 pub const DIMENSIONS: [&str; 4] = ["country", "download_type", "archive", "category"];
-pub const TIME_GROUPS: [&str; 4] = ["year", "month", "day", "hour"];
+pub const TIME_GROUPS: [&str; 5] = ["year", "month", "week", "day", "hour"];
 pub const METRICS: [&str; 3] = ["primary", "cross", "total"];
 
 /// Python's str.title() for the values the tests use: upper after a non-letter, else lower.
@@ -57,18 +58,44 @@ pub fn metric(row: &Row, metric: &str) -> i64 {
 }
 
 pub fn label(start: NaiveDateTime, time_group: &str) -> String {
-    let format = match time_group {
-        "year" => "%Y",
-        "month" => "%Y-%m-01",
-        "day" => "%Y-%m-%d",
-        "hour" => "%Y-%m-%dT%H:00:00Z",
-        other => panic!("no time group {other}"),
-    };
-    start.format(format).to_string()
+    label_in(start, time_group, Tz::UTC).1
 }
 
-/// Sums of one group by (second value, time label).
-type Points = BTreeMap<(Option<String>, String), i64>;
+/// The local period of `tz` that the row stamped `start` counts in, as (a key that sorts in
+/// time order, the label the answer shows).
+pub fn label_in(start: NaiveDateTime, time_group: &str, tz: Tz) -> (String, String) {
+    let hour = start.date().and_hms_opt(start.hour(), 0, 0).unwrap();
+    let local = hour.and_utc().with_timezone(&tz);
+    let label = match time_group {
+        "year" => local.format("%Y").to_string(),
+        "month" => local.format("%Y-%m-01").to_string(),
+        "day" => local.format("%Y-%m-%d").to_string(),
+        "week" => {
+            let day = local.date_naive();
+            let back = day.weekday().num_days_from_monday();
+            (day - Duration::days(i64::from(back))).to_string()
+        }
+        "hour" if tz == Tz::UTC => local.format("%Y-%m-%dT%H:00:00Z").to_string(),
+        "hour" => local.format("%Y-%m-%dT%H:%M:00%:z").to_string(),
+        other => panic!("no time group {other}"),
+    };
+    let key = match time_group {
+        // Local hour labels do not sort in time order (a fall-back day east of UTC).
+        "hour" => hour.to_string(),
+        _ => label.clone(),
+    };
+    (key, label)
+}
+
+/// The local day of `tz` on which the row stamped `start` counts: the day its UTC hour starts
+/// on (18:30 UTC counts at 23:45 in Kathmandu, with its hour, not at 00:15 the next day).
+pub fn local_day(start: NaiveDateTime, tz: Tz) -> NaiveDate {
+    let hour = start.date().and_hms_opt(start.hour(), 0, 0).unwrap();
+    hour.and_utc().with_timezone(&tz).date_naive()
+}
+
+/// Sums of one group by (second value, (time key, time label)).
+type Points = BTreeMap<(Option<String>, (String, String)), i64>;
 
 /// The expected `get_data` answer.
 pub fn get_data(
@@ -79,12 +106,35 @@ pub fn get_data(
     metric_name: &str,
     keep: impl Fn(&Row) -> bool,
 ) -> Value {
+    get_data_in(
+        rows,
+        group_by,
+        second,
+        time_group,
+        metric_name,
+        Tz::UTC,
+        keep,
+    )
+}
+
+/// The expected `get_data` answer with periods of `tz` (`keep` decides the range).
+pub fn get_data_in(
+    rows: &[Row],
+    group_by: &str,
+    second: Option<&str>,
+    time_group: Option<&str>,
+    metric_name: &str,
+    tz: Tz,
+    keep: impl Fn(&Row) -> bool,
+) -> Value {
     let mut groups: BTreeMap<Option<String>, Points> = BTreeMap::new();
     for row in rows.iter().filter(|r| keep(r)) {
         let inner = groups.entry(raw_value(row, group_by)).or_default();
         let key = (
             second.and_then(|s| raw_value(row, s)),
-            time_group.map(|t| label(row.start, t)).unwrap_or_default(),
+            time_group
+                .map(|t| label_in(row.start, t, tz))
+                .unwrap_or_default(),
         );
         *inner.entry(key).or_default() += metric(row, metric_name);
     }
@@ -101,7 +151,7 @@ pub fn get_data(
                 if time_group.is_some() {
                     object.insert(
                         "time_group".into(),
-                        inner.keys().map(|(_, t)| json!(t)).collect(),
+                        inner.keys().map(|(_, (_, t))| json!(t)).collect(),
                     );
                 }
                 object.insert("data".into(), inner.values().map(|v| json!(v)).collect());
@@ -122,26 +172,53 @@ pub fn global_sum(
     metric_name: &str,
     range: (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Value {
+    global_sum_in(rows, legacy, time_group, metric_name, range, Tz::UTC)
+}
+
+/// The expected `get_global_sum` answer with periods and range days of `tz`. Legacy months are
+/// UTC months: their hourly rows never count, their total goes to the entry with their label;
+/// the UTC month of the newest row is still filling and comes from the hourly rows.
+pub fn global_sum_in(
+    rows: &[Row],
+    legacy: &[(NaiveDate, i64)],
+    time_group: &str,
+    metric_name: &str,
+    range: (Option<NaiveDate>, Option<NaiveDate>),
+    tz: Tz,
+) -> Value {
     let in_range = |d: NaiveDate| range.0.is_none_or(|s| d >= s) && range.1.is_none_or(|e| d <= e);
     let merge = matches!(time_group, "month" | "year") && metric_name == "primary";
+    let filling = rows
+        .iter()
+        .map(|r| r.start)
+        .max()
+        .map(|n| n.date().with_day(1).unwrap());
+    let legacy: Vec<(NaiveDate, i64)> = legacy
+        .iter()
+        .copied()
+        .filter(|(m, _)| Some(*m) != filling)
+        .collect();
     let legacy_months: BTreeSet<NaiveDate> = legacy.iter().map(|(m, _)| *m).collect();
-    let mut periods: BTreeMap<String, i64> = BTreeMap::new();
-    for row in rows.iter().filter(|r| in_range(r.start.date())) {
+    let mut periods: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for row in rows.iter().filter(|r| in_range(local_day(r.start, tz))) {
         let month = row.start.date().with_day(1).unwrap();
         if merge && legacy_months.contains(&month) {
             continue;
         }
-        *periods.entry(label(row.start, time_group)).or_default() += metric(row, metric_name);
+        *periods
+            .entry(label_in(row.start, time_group, tz))
+            .or_default() += metric(row, metric_name);
     }
     if merge {
         for (month, total) in legacy.iter().filter(|(m, _)| in_range(*m)) {
             let start = month.and_hms_opt(0, 0, 0).unwrap();
-            *periods.entry(label(start, time_group)).or_default() += total;
+            let l = label(start, time_group);
+            *periods.entry((l.clone(), l)).or_default() += total;
         }
     }
     periods
         .into_iter()
-        .map(|(t, v)| json!({"total_sum": v, "time_group": t}))
+        .map(|((_, t), v)| json!({"total_sum": v, "time_group": t}))
         .collect()
 }
 

@@ -1,4 +1,5 @@
-//! Rollups never change an answer: with them, without them, and with them out of date.
+//! Rollups never change an answer: with them, without them, and with them out of date, for
+//! fixed requests and for random local ones (zones, dates, groupings, filters).
 
 use std::time::Duration;
 
@@ -53,6 +54,148 @@ fn cases(rows: &[Row]) -> Vec<(String, Value)> {
             ));
         }
     }
+    for zone in ["Asia/Kathmandu", "America/New_York"] {
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        for group_by in model::DIMENSIONS {
+            for time_group in ["day", "month"] {
+                let url = model::data_url(group_by, None, Some(time_group))
+                    + &format!("&timezone={zone}");
+                let want = model::get_data_in(
+                    rows,
+                    group_by,
+                    None,
+                    Some(time_group),
+                    "primary",
+                    tz,
+                    |_| true,
+                );
+                cases.push((url, want));
+            }
+        }
+    }
+    cases.extend(random_local_cases(rows, 80));
+    cases
+}
+
+/// Zones for the random cases: west and east of UTC, DST either way, :30 and :45 offsets.
+const RANDOM_ZONES: [&str; 10] = [
+    "UTC",
+    "America/New_York",
+    "America/St_Johns",
+    "America/Los_Angeles",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Pacific/Kiritimati",
+];
+
+/// Values the random filters pick from, per dimension.
+fn filter_values(dimension: &str) -> Vec<&'static str> {
+    match dimension {
+        "country" => vec![
+            "germany",
+            "united states",
+            "côte d'ivoire",
+            "(unknown country)",
+        ],
+        "category" => vec!["cs.AI", "hep-th", "math.AG"],
+        "archive" => vec!["cs", "astro-ph"],
+        _ => vec!["pdf", "src"],
+    }
+}
+
+/// Random local requests (zones, time groups, groupings, local date ranges, filters,
+/// metrics) with the model's answers: with, without and with stale rollups, each must be
+/// the same as the model's, so the planner's choice never changes an answer.
+fn random_local_cases(rows: &[Row], n: usize) -> Vec<(String, Value)> {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let strategy = (
+        prop::sample::select(RANDOM_ZONES.to_vec()),
+        any::<bool>(),
+        prop::option::of(prop::sample::select(TIME_GROUPS.to_vec())),
+        (0..4usize, prop::option::of(0..3usize)),
+        (prop::option::of(0..75i64), prop::option::of(0..75i64)),
+        prop::option::of((0..4usize, prop::sample::subsequence(vec![0, 1, 2, 3], 1..3))),
+        prop::sample::select(METRICS.to_vec()),
+    );
+    let mut runner = TestRunner::deterministic();
+    let first_day = date("2025-12-29");
+    let mut cases = Vec::new();
+    while cases.len() < n {
+        let (zone, global, time_group, (g, s), (a, b), filter, metric) =
+            strategy.new_tree(&mut runner).unwrap().current();
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) => (Some(Ord::min(a, b)), Some(Ord::max(a, b))),
+            other => other,
+        };
+        let range = (
+            a.map(|d| first_day + chrono::Duration::days(d)),
+            b.map(|d| first_day + chrono::Duration::days(d)),
+        );
+        let mut url;
+        let want;
+        if global {
+            let time_group = time_group.unwrap_or("day");
+            url = format!(
+                "/api/get_global_sum?model=hourly&time_group={time_group}&metric={metric}&timezone={zone}"
+            );
+            want = model::global_sum_in(rows, &legacy(), time_group, metric, range, tz);
+        } else {
+            let group_by = model::DIMENSIONS[g];
+            let others: Vec<&str> = model::DIMENSIONS
+                .iter()
+                .copied()
+                .filter(|d| *d != group_by)
+                .collect();
+            let second = s.map(|s| others[s]);
+            url = model::data_url(group_by, second, time_group) + &format!("&metric={metric}");
+            if time_group.is_some() || range != (None, None) {
+                url += &format!("&timezone={zone}");
+            }
+            let filter = filter.map(|(d, picks)| {
+                let dimension = model::DIMENSIONS[d];
+                let all = filter_values(dimension);
+                let mut values: Vec<&str> = picks.iter().map(|i| all[*i % all.len()]).collect();
+                values.dedup();
+                (dimension, values)
+            });
+            if let Some((dimension, values)) = &filter {
+                let encoded: Vec<String> = values
+                    .iter()
+                    .map(|v| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string())
+                    .collect();
+                url += &format!("&{dimension}={}", encoded.join(","));
+            }
+            let tz_of_range = if time_group.is_some() || range != (None, None) {
+                tz
+            } else {
+                chrono_tz::Tz::UTC
+            };
+            let keep = |r: &Row| {
+                let day = model::local_day(r.start, tz_of_range);
+                range.0.is_none_or(|f| day >= f)
+                    && range.1.is_none_or(|t| day <= t)
+                    && filter.as_ref().is_none_or(|(d, values)| {
+                        model::raw_value(r, d).is_some_and(|v| values.contains(&v.as_str()))
+                    })
+            };
+            want = model::get_data_in(rows, group_by, second, time_group, metric, tz, keep);
+        }
+        if let Some(s) = range.0 {
+            url += &format!("&start_date={s}");
+        }
+        if let Some(e) = range.1 {
+            url += &format!("&end_date={e}");
+        }
+        cases.push((url, want));
+    }
     cases
 }
 
@@ -98,6 +241,16 @@ async fn answers_are_identical_with_without_and_with_stale_rollups(backend: Back
         s.cache.probe_interval = Duration::from_millis(100);
     });
     let mut rows = model::dataset();
+    // Rows stamped inside their hour, where that decides the local day: 18:30 UTC is already
+    // the next day in Kathmandu (00:15), but its hour, 18:00 UTC, is 23:45 the day before;
+    // 04:30 UTC on 2026-03-01 is still February in New York.
+    for (start, country) in [
+        ("2026-01-15 18:30:00", "germany"),
+        ("2026-01-15 18:59:59", "nepal"),
+        ("2026-03-01 04:30:00", "germany"),
+    ] {
+        rows.push(Row::at(dt(start)).country(country).primary(1000).cross(7));
+    }
     app.db.insert(&rows).await;
     app.db.insert_legacy(&legacy()).await;
     let daily = [
@@ -216,6 +369,14 @@ async fn the_sql_command_prints_the_chosen_statement_and_its_plan(backend: Backe
     assert!(
         with_rollups.contains("-- rows=6 runs=2 median_ms="),
         "{backend:?}: {with_rollups}"
+    );
+    // Local days are made of UTC hours: the per-hour rollup by category answers them.
+    let local = sql(
+        "/api/get_data?model=hourly&group_by=category&time_group=day&timezone=America/New_York",
+    );
+    assert!(
+        local.starts_with("-- aggregate_rollup\nSELECT") && local.contains("rollup_hour_category"),
+        "{backend:?}: {local}"
     );
     db.drop_database().await;
 }
