@@ -139,10 +139,14 @@ async fn render(req: &HttpRequest, state: &AppState) -> Result<String, ApiError>
                 format!("model=hourly&timezone={}&date={date}", encode(tz.name())),
             )
         }
-        View::Monthly => (
-            Endpoint::GlobalSum,
-            "model=hourly&time_group=month".to_string(),
-        ),
+        View::Monthly => {
+            let mut api = "model=hourly&time_group=month".to_string();
+            // Local months; legacy months stay the UTC months they are.
+            if let Some(zone) = p.timezone.as_deref().filter(|z| *z != "UTC") {
+                api.push_str(&format!("&timezone={}", encode(zone)));
+            }
+            (Endpoint::GlobalSum, api)
+        }
         View::Submissions => (Endpoint::Submissions, "time_group=month".to_string()),
         View::Country | View::Category | View::Archive => {
             let mut api = format!("model=hourly&group_by={}", view.name());
@@ -154,6 +158,12 @@ async fn render(req: &HttpRequest, state: &AppState) -> Result<String, ApiError>
                 if let Some(value) = value {
                     api.push_str(&format!("&{name}={}", encode(value)));
                 }
+            }
+            // A zone makes the date range local days; without a range it has nothing to apply
+            // to (the API refuses it then), so it is left out.
+            let ranged = p.start_date.is_some() || p.end_date.is_some();
+            if let Some(zone) = p.timezone.as_deref().filter(|z| *z != "UTC" && ranged) {
+                api.push_str(&format!("&timezone={}", encode(zone)));
             }
             (Endpoint::GetData, api)
         }
@@ -231,19 +241,24 @@ fn encode(value: &str) -> String {
 /// The form of a view: its own parameters, sent with GET so that the URL is the view.
 fn controls(view: View, p: &DashboardParams) -> Markup {
     let zone = p.timezone.as_deref().unwrap_or("UTC");
+    let zones = html! {
+        label { "Time zone " select #timezone name="timezone" {
+            @for tz in chrono_tz::TZ_VARIANTS {
+                option value=(tz.name()) selected[tz.name().eq_ignore_ascii_case(zone)] { (tz.name()) }
+            }
+        } }
+    };
     html! {
         form.controls method="get" action="/" {
             input type="hidden" name="view" value=(view.name());
             @match view {
                 View::Daily => {
-                    label { "Time zone " select #timezone name="timezone" {
-                        @for tz in chrono_tz::TZ_VARIANTS {
-                            option value=(tz.name()) selected[tz.name().eq_ignore_ascii_case(zone)] { (tz.name()) }
-                        }
-                    } }
+                    (zones)
                     label { "Day " input #date type="date" name="date" value=[p.date.as_deref()]; }
                 }
+                View::Monthly => { (zones) }
                 View::Country | View::Category | View::Archive => {
+                    (zones)
                     label { "From " input type="date" name="start_date" value=[p.start_date.as_deref()]; }
                     label { "to " input type="date" name="end_date" value=[p.end_date.as_deref()]; }
                     label { "Downloads " select name="metric" {
@@ -252,9 +267,9 @@ fn controls(view: View, p: &DashboardParams) -> Markup {
                         }
                     } }
                 }
-                View::Monthly | View::Submissions => {}
+                View::Submissions => {}
             }
-            @if !matches!(view, View::Monthly | View::Submissions) {
+            @if view != View::Submissions {
                 button type="submit" { "Show" }
             }
         }
@@ -359,9 +374,10 @@ fn dimension(view: View, p: &DashboardParams, answer: &Value) -> Markup {
     let range = match (&p.start_date, &p.end_date) {
         (None, None) => "all days".to_string(),
         (from, to) => format!(
-            "{} to {} (UTC days)",
+            "{} to {} (days in {})",
             from.as_deref().unwrap_or("the first day"),
-            to.as_deref().unwrap_or("the last day")
+            to.as_deref().unwrap_or("the last day"),
+            p.timezone.as_deref().unwrap_or("UTC")
         ),
     };
     html! {

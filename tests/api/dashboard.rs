@@ -115,6 +115,16 @@ async fn every_view_draws_the_api_answer(backend: Backend) {
             false,
         ),
         ("view=monthly", "total_sum", false),
+        (
+            "view=monthly&timezone=America/Los_Angeles",
+            "total_sum",
+            false,
+        ),
+        (
+            "view=country&start_date=2026-11-01&end_date=2026-11-01&timezone=Asia/Kolkata",
+            "data",
+            true,
+        ),
         ("view=submissions", "total_sum", false),
         ("view=country&metric=total", "data", true),
         (
@@ -179,7 +189,7 @@ async fn every_view_draws_the_api_answer(backend: Backend) {
         }
         check_clean(&browser, &app, &seen, view).await;
         let png = browser.client.screenshot().await.unwrap();
-        let name = view.split('&').next().unwrap().trim_start_matches("view=");
+        let name = view.replace(['&', '=', '/'], "_");
         std::fs::write(shots.join(format!("{}-{name}.png", backend.label())), png).unwrap();
     }
     browser.close().await;
