@@ -78,6 +78,8 @@ struct DashboardParams {
     start_date: Option<String>,
     end_date: Option<String>,
     metric: Option<String>,
+    /// The one second dimension that reads well beside any first one: the three download types.
+    second_group_by: Option<String>,
 }
 
 async fn dashboard(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -157,6 +159,16 @@ async fn render(req: &HttpRequest, state: &AppState) -> Result<String, ApiError>
             ] {
                 if let Some(value) = value {
                     api.push_str(&format!("&{name}={}", encode(value)));
+                }
+            }
+            match p.second_group_by.as_deref() {
+                None => {}
+                Some("download_type") => api.push_str("&second_group_by=download_type"),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "parameter second_group_by: {other:?} is not allowed here; allowed: \
+                         download_type (the dashboard splits by download type only)"
+                    )));
                 }
             }
             // A zone makes the date range local days; without a range it has nothing to apply
@@ -266,6 +278,10 @@ fn controls(view: View, p: &DashboardParams) -> Markup {
                             option value=(value) selected[p.metric.as_deref() == Some(value)] { (text) }
                         }
                     } }
+                    label { "Split " select name="second_group_by" {
+                        option value="" selected[p.second_group_by.is_none()] { "no" }
+                        option value="download_type" selected[p.second_group_by.as_deref() == Some("download_type")] { "by download type" }
+                    } }
                 }
                 View::Submissions => {}
             }
@@ -348,29 +364,58 @@ fn months(answer: &Value, caption: &str, value_title: &str) -> Markup {
     }
 }
 
+/// Per value of the view's dimension: its total and, split by download type, the part of each.
+type DimensionRow = (String, i64, Vec<(String, i64)>);
+
 fn dimension(view: View, p: &DashboardParams, answer: &Value) -> Markup {
-    let mut rows: Vec<(String, i64)> = answer
+    let mut rows: Vec<DimensionRow> = answer
         .as_array()
         .cloned()
         .unwrap_or_default()
         .iter()
         .map(|e| {
             let name = e[view.name()].as_str().unwrap_or("(none)").to_string();
-            (name, int(&e["data"]))
+            match e["data"].as_array() {
+                // Split by download type: parallel arrays of types and counts.
+                Some(counts) => {
+                    let types = e["download_type"].as_array().cloned().unwrap_or_default();
+                    let split: Vec<(String, i64)> = types
+                        .iter()
+                        .zip(counts)
+                        .map(|(t, n)| (t.as_str().unwrap_or("(none)").to_string(), int(n)))
+                        .collect();
+                    (name, split.iter().map(|(_, n)| n).sum(), split)
+                }
+                None => (name, int(&e["data"]), Vec::new()),
+            }
         })
         .collect();
+    let mut types: Vec<String> = rows
+        .iter()
+        .flat_map(|(_, _, split)| split.iter().map(|(t, _)| t.clone()))
+        .collect();
+    types.sort();
+    types.dedup();
     // Largest first, then by name, so that equal counts keep a stable order.
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let metric = p.metric.as_deref().unwrap_or("primary");
     let bars: Vec<Bar> = rows
         .iter()
-        .map(|(name, n)| Bar {
+        .map(|(name, n, split)| Bar {
             label: name.clone(),
-            title: format!("{name}: {}", thousands(*n)),
+            title: if split.is_empty() {
+                format!("{name}: {}", thousands(*n))
+            } else {
+                let parts: Vec<String> = split
+                    .iter()
+                    .map(|(t, k)| format!("{t} {}", thousands(*k)))
+                    .collect();
+                format!("{name}: {} ({})", thousands(*n), parts.join(", "))
+            },
             value: *n,
         })
         .collect();
-    let total: i64 = rows.iter().map(|(_, n)| n).sum();
+    let total: i64 = rows.iter().map(|(_, n, _)| n).sum();
     let range = match (&p.start_date, &p.end_date) {
         (None, None) => "all days".to_string(),
         (from, to) => format!(
@@ -387,8 +432,14 @@ fn dimension(view: View, p: &DashboardParams, answer: &Value) -> Markup {
         details {
             summary { "The numbers as a table" }
             div.scroll { table {
-                thead { tr { th { (view.name()) } th { "downloads" } } }
-                tbody { @for (name, n) in &rows { tr { td { (name) } td.num { (thousands(*n)) } } } }
+                thead { tr { th { (view.name()) } @for t in &types { th { (t) } } th { "downloads" } } }
+                tbody { @for (name, n, split) in &rows { tr {
+                    td { (name) }
+                    @for t in &types {
+                        td.num { (thousands(split.iter().find(|(s, _)| s == t).map_or(0, |(_, k)| *k))) }
+                    }
+                    td.num { (thousands(*n)) }
+                } } }
             } }
         }
     }
