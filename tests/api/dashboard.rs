@@ -255,6 +255,26 @@ async fn every_view_draws_the_api_answer(backend: Backend) {
             "{zone}: {}",
             seen["api"]
         );
+        // Every other view fits a phone too, its table open.
+        for view in ["monthly", "submissions", "country", "category", "archive"] {
+            browser
+                .client
+                .goto(&format!(
+                    "{}/?view={view}&second_group_by=download_type",
+                    app.address
+                ))
+                .await
+                .unwrap();
+            browser
+                .eval("document.querySelectorAll('details').forEach(d => d.open = true); return 0;")
+                .await;
+            let fit = browser.eval(READ_VIEW).await;
+            assert!(
+                fit["overflow"].as_f64().unwrap() <= 0.0,
+                "{zone} {view}: wider than a phone by {}",
+                fit["overflow"]
+            );
+        }
         check_clean(&browser, &app, &seen_day, zone).await;
         let png = browser.client.screenshot().await.unwrap();
         std::fs::write(
