@@ -218,18 +218,7 @@ fn today_page(
 
 fn downloads_page(months: &[(NaiveDate, i64)], latest: Option<&DateTime<Tz>>) -> Markup {
     let total: i64 = months.iter().map(|(_, n)| n).sum();
-    let bars: Vec<Bar> = months
-        .iter()
-        .map(|(m, n)| Bar {
-            label: if m.month() == 1 && m.year() % 5 == 0 {
-                m.year().to_string()
-            } else {
-                String::new()
-            },
-            title: format!("{}: {} downloads", m.format("%B %Y"), thousands(*n)),
-            value: *n,
-        })
-        .collect();
+    let bars = month_bars(months, "downloads");
     html! {
         @match latest {
             None => p.figure { "No data currently available." },
@@ -263,18 +252,7 @@ fn submissions_page(
     let total = counted - config.deleted_submissions;
     let available = total + config.migrated_submissions;
     let age = (today - config.start_date).num_days() as f64 / 365.25;
-    let bars: Vec<Bar> = months
-        .iter()
-        .map(|(m, n)| Bar {
-            label: if m.month() == 1 && m.year() % 5 == 0 {
-                m.year().to_string()
-            } else {
-                String::new()
-            },
-            title: format!("{}: {} submissions", m.format("%B %Y"), thousands(*n)),
-            value: *n,
-        })
-        .collect();
+    let bars = month_bars(months, "submissions");
     html! {
         @if months.is_empty() {
             p.figure { "No data currently available." }
@@ -289,6 +267,23 @@ fn submissions_page(
         }
         p.links { a #csv href="/stats/get_monthly_submissions" { "These numbers as CSV" } }
     }
+}
+
+/// A bar per month, labelled with the year every fifth January, titled `November 2026: 1,234
+/// <unit>`.
+fn month_bars(months: &[(NaiveDate, i64)], unit: &str) -> Vec<Bar> {
+    months
+        .iter()
+        .map(|(m, n)| Bar {
+            label: if m.month() == 1 && m.year() % 5 == 0 {
+                m.year().to_string()
+            } else {
+                String::new()
+            },
+            title: format!("{}: {} {unit}", m.format("%B %Y"), thousands(*n)),
+            value: *n,
+        })
+        .collect()
 }
 
 /// One bar: its axis label (may be empty), the title a reader sees on hovering it, its value.

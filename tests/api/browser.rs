@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::helpers::browser::Browser;
-use crate::helpers::{Backend, Row, TestApp, date, dt};
+use crate::helpers::{Backend, Row, TestApp, date, dt, thousands};
 use crate::{browser_tests, spawn_or_skip};
 
 async fn arrange(app: &TestApp) {
@@ -71,18 +71,6 @@ return {
   urls: [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || e.getAttribute('href')),
 };
 "#;
-
-fn thousands(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 async fn every_page_draws_the_numbers_of_its_csv(backend: Backend) {
     let app = spawn_or_skip!(backend);

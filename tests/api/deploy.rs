@@ -208,35 +208,17 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
         .cross(3)])
         .await;
     crate::helpers::create_slow_view(&db, 2).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stats-backend"))
-        .env("DATABASE_URI", &db.reader_url)
-        .env("PORT", port.to_string())
-        .env("STATS__DATABASE__TABLE", "slow_hourly")
-        .env("STATS__SERVER__WORKERS", "1")
-        .env("STATS__SERVER__SHUTDOWN_TIMEOUT", "20s")
-        .env(
-            "STATS_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base) = serve_binary(
+        &db.reader_url,
+        &[
+            ("STATS__DATABASE__TABLE", "slow_hourly"),
+            ("STATS__SERVER__SHUTDOWN_TIMEOUT", "20s"),
+            ("RUST_LOG", "warn"),
+        ],
+        false,
+    )
+    .await;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the service did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let slow = tokio::spawn({
         let client = client.clone();
         let url = format!("{base}/api/get_data?model=hourly&group_by=country");
@@ -274,33 +256,35 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero(backend: Backend) {
     db.drop_database().await;
 }
 
-/// With `log.format = "json"`, every line the service writes to standard error is one JSON
-/// object with Cloud Logging's fields; an access line carries the request id and `httpRequest`.
-async fn json_logs_are_one_object_per_line_with_cloud_logging_fields(backend: Backend) {
-    let Some(db) = TestDb::create(backend).await else {
-        return;
-    };
-    db.insert(&[Row::at(dt("2026-03-01 10:00:00")).primary(7)])
-        .await;
+/// The service binary on a free port over `url`, with one worker, the repository's settings and
+/// `env`; `RUST_LOG` is left to `env` (the service's own level otherwise); standard error is
+/// piped when `capture`. Returns once `/healthz` answers.
+async fn serve_binary(
+    url: &str,
+    env: &[(&str, &str)],
+    capture: bool,
+) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stats-backend"))
-        .env("DATABASE_URI", &db.reader_url)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stats-backend"));
+    command
+        .env("DATABASE_URI", url)
         .env("PORT", port.to_string())
         .env("STATS__SERVER__WORKERS", "1")
-        .env("STATS__LOG__FORMAT", "json")
         .env(
             "STATS_CONFIG_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
         )
         .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .envs(env.iter().copied())
+        .stdout(Stdio::null());
+    if capture {
+        command.stderr(Stdio::piped());
+    }
+    let child = command.spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -311,6 +295,20 @@ async fn json_logs_are_one_object_per_line_with_cloud_logging_fields(backend: Ba
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (child, base)
+}
+
+/// With `log.format = "json"`, every line the service writes to standard error is one JSON
+/// object with Cloud Logging's fields; an access line carries the request id and `httpRequest`.
+async fn json_logs_are_one_object_per_line_with_cloud_logging_fields(backend: Backend) {
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    db.insert(&[Row::at(dt("2026-03-01 10:00:00")).primary(7)])
+        .await;
+    let (mut child, base) =
+        serve_binary(&db.reader_url, &[("STATS__LOG__FORMAT", "json")], true).await;
+    let client = reqwest::Client::new();
     let answer = client
         .get(format!("{base}/api/get_data?model=hourly&group_by=archive"))
         .header("X-Request-Id", "json-log-test-1")

@@ -7,7 +7,7 @@ use chrono_tz::America::New_York;
 use reqwest::Method;
 use sea_orm::ConnectionTrait;
 
-use crate::helpers::{Backend, Row, TestApp, date, dt, run_cli};
+use crate::helpers::{Backend, Row, TestApp, date, dt, run_cli, thousands};
 use crate::{backend_tests, spawn_or_skip};
 
 /// Edge requests of a test: (UTC hour, source, count).
@@ -208,18 +208,6 @@ async fn monthly_submissions_and_their_page(backend: Backend) {
             .contains(&format!(">{}<", thousands(total + 2431)))
     );
     app.finish().await;
-}
-
-fn thousands(n: i64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 async fn bad_input_is_a_400_that_names_the_format(backend: Backend) {

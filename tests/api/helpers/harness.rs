@@ -24,17 +24,20 @@ pub struct Case {
 /// one test per backend, `module::sqlite::name`, `module::postgres::name`, `module::mysql::name`.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($name:ident),+ $(,)?) => {
+    (@browser $browser:expr; $($name:ident),+ $(,)?) => {
         pub fn tests() -> Vec<$crate::helpers::Case> {
             vec![$(
                 $crate::helpers::Case {
                     module: module_path!(),
                     name: stringify!($name),
                     run: |backend| $crate::helpers::block_on($name(backend)),
-                    browser: false,
+                    browser: $browser,
                 },
             )+]
         }
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::backend_tests!(@browser false; $($name),+);
     };
 }
 
@@ -43,16 +46,7 @@ macro_rules! backend_tests {
 #[macro_export]
 macro_rules! browser_tests {
     ($($name:ident),+ $(,)?) => {
-        pub fn tests() -> Vec<$crate::helpers::Case> {
-            vec![$(
-                $crate::helpers::Case {
-                    module: module_path!(),
-                    name: stringify!($name),
-                    run: |backend| $crate::helpers::block_on($name(backend)),
-                    browser: true,
-                },
-            )+]
-        }
+        $crate::backend_tests!(@browser true; $($name),+);
     };
 }
 
