@@ -81,21 +81,28 @@ pub fn parse_legacy(text: &str) -> Result<Vec<(NaiveDate, i64)>, ImportError> {
     Ok(months)
 }
 
-/// Parses a `month,count` CSV with a header line.
-pub fn parse_submissions(text: &str) -> Result<Vec<(NaiveDate, i32)>, ImportError> {
+/// A CSV reader past the header line, which must be `header` exactly (fields trimmed).
+fn csv_reader<'t>(text: &'t str, header: &[&str]) -> Result<csv::Reader<&'t [u8]>, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers = reader
+    let found = reader
         .headers()
         .map_err(|e| invalid(format!("header: {e}")))?
         .clone();
-    if headers.len() != 2 || &headers[0] != "month" || &headers[1] != "count" {
+    if found.iter().collect::<Vec<_>>() != header {
         return Err(invalid(format!(
-            "the header must be \"month,count\", found {:?}",
-            headers.iter().collect::<Vec<_>>().join(",")
+            "the header must be \"{}\", found {:?}",
+            header.join(","),
+            found.iter().collect::<Vec<_>>().join(",")
         )));
     }
+    Ok(reader)
+}
+
+/// Parses a `month,count` CSV with a header line.
+pub fn parse_submissions(text: &str) -> Result<Vec<(NaiveDate, i32)>, ImportError> {
+    let mut reader = csv_reader(text, &["month", "count"])?;
     let mut months = Vec::new();
     for (i, record) in reader.records().enumerate() {
         // Line numbers as an editor shows them: the header is line 1.
@@ -122,19 +129,7 @@ pub type RequestRow = (chrono::NaiveDateTime, u8, Option<i32>);
 /// Parses a `start_dttm,source_id,request_count` CSV (the header line is that one; hours are UTC
 /// hour starts, `YYYY-MM-DD HH:00:00`; an empty count is NULL). One (hour, source) at most once.
 pub fn parse_requests(text: &str) -> Result<Vec<RequestRow>, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| invalid(format!("header: {e}")))?
-        .clone();
-    if headers.iter().collect::<Vec<_>>() != ["start_dttm", "source_id", "request_count"] {
-        return Err(invalid(format!(
-            "the header must be \"start_dttm,source_id,request_count\", found {:?}",
-            headers.iter().collect::<Vec<_>>().join(",")
-        )));
-    }
+    let mut reader = csv_reader(text, &["start_dttm", "source_id", "request_count"])?;
     let mut rows = Vec::new();
     let mut seen = BTreeSet::new();
     loop {

@@ -446,62 +446,57 @@ async fn pages_read_a_table_created_the_way_arxiv_creates_it(backend: Backend) {
     app.finish().await;
 }
 
+/// Runs `import-requests` on a file holding `text`; the command's output.
+fn import_requests(app: &TestApp, dir: &std::path::Path, text: &str) -> std::process::Output {
+    let file = dir.join(format!("requests-{}.csv", text.len()));
+    std::fs::write(&file, text).unwrap();
+    run_cli(&app.db.url, &["import-requests", file.to_str().unwrap()])
+}
+
 async fn import_requests_upserts_and_a_bad_file_changes_nothing(backend: Backend) {
     // No cache: every request reads what the imports left.
     let app = spawn_or_skip!(backend, |s| s.cache.enabled = false);
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.csv");
-    std::fs::write(
-        &good,
-        "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,100\n2026-12-01 06:00:00,0,200\n",
-    )
-    .unwrap();
-    let out = run_cli(&app.db.url, &["import-requests", good.to_str().unwrap()]);
+    let header = "start_dttm,source_id,request_count\n";
+    let out = import_requests(
+        &app,
+        dir.path(),
+        &format!("{header}2026-12-01 05:00:00,0,100\n2026-12-01 06:00:00,0,200\n"),
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The same hour again replaces it; a bad line later in the file stops all of it.
-    let bad = dir.path().join("bad.csv");
-    std::fs::write(
-        &bad,
-        "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,999\n2026-12-01 07:30:00,0,5\n",
-    )
-    .unwrap();
-    let out = run_cli(&app.db.url, &["import-requests", bad.to_str().unwrap()]);
+    // The same hour again would replace it; a bad line later in the file stops all of it.
+    let out = import_requests(
+        &app,
+        dir.path(),
+        &format!("{header}2026-12-01 05:00:00,0,999\n2026-12-01 07:30:00,0,5\n"),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 3") && stderr.contains("start_dttm"),
         "{stderr}"
     );
-    let csv = app
-        .get("/stats/get_hourly_requests?date=20261201")
-        .await
-        .body;
+    let url = "/stats/get_hourly_requests?date=20261201";
     assert_eq!(
-        csv,
+        app.get(url).await.body,
         "hour,requests\r\n2026-12-01 00:00:00-05:00,100\r\n2026-12-01 01:00:00-05:00,200\r\n"
     );
-    let again = dir.path().join("again.csv");
-    std::fs::write(
-        &again,
-        "start_dttm,source_id,request_count\n2026-12-01 05:00:00,0,150\n",
-    )
-    .unwrap();
-    let out = run_cli(&app.db.url, &["import-requests", again.to_str().unwrap()]);
+    let out = import_requests(
+        &app,
+        dir.path(),
+        &format!("{header}2026-12-01 05:00:00,0,150\n"),
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let csv = app
-        .get("/stats/get_hourly_requests?date=20261201")
-        .await
-        .body;
     assert_eq!(
-        csv,
+        app.get(url).await.body,
         "hour,requests\r\n2026-12-01 00:00:00-05:00,150\r\n2026-12-01 01:00:00-05:00,200\r\n"
     );
     app.finish().await;
