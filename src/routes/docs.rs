@@ -28,12 +28,16 @@ use crate::stats::shape::{DailyEntry, SumEntry};
         routes::health::readyz,
         routes::ops::metrics,
         routes::ops::warm_cache,
+        routes::site::get_hourly_requests,
+        routes::site::get_monthly_downloads,
+        routes::site::get_monthly_submissions,
     ),
     components(schemas(ErrorBody, SumEntry, DailyEntry)),
     modifiers(&BearerAuth, &Aliases),
     tags(
         (name = "data", description = "The statistics"),
-        (name = "ops", description = "Health, metrics and the cache")
+        (name = "ops", description = "Health, metrics and the cache"),
+        (name = "stats", description = "arXiv's statistics CSV (the /stats pages are HTML and not listed)")
     )
 )]
 pub struct ApiDoc;

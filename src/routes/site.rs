@@ -10,12 +10,12 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use chrono::Utc;
 
 use crate::cache::AnswerKey;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::stats::Query;
 use crate::stats::pages::error_page;
-use crate::stats::site::{SiteConfig, SitePath, SiteQuery};
+use crate::stats::site::{DayParams, LatestHourParams, SiteConfig, SitePath, SiteQuery};
 use crate::stats::vocab::Format;
 
 pub const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
@@ -32,9 +32,65 @@ pub fn config(settings: &Settings) -> SiteConfig {
     }
 }
 
+/// A CSV endpoint of the site and its OpenAPI operation.
+macro_rules! csv_handler {
+    ($(#[doc = $doc:literal])* $name:ident => $site:expr, $path:literal, $params:ty) => {
+        $(#[doc = $doc])*
+        #[utoipa::path(
+            get,
+            path = $path,
+            tag = "stats",
+            params($params),
+            responses(
+                (status = 200, description = "arXiv's CSV: a header line, CRLF after every line", content((String = "text/csv"))),
+                (status = 304, description = "Not modified (If-None-Match matched the ETag)"),
+                (status = 400, description = "A parameter is wrong", body = ErrorBody),
+                (status = 503, description = "The database is unreachable or timed out", body = ErrorBody),
+            )
+        )]
+        pub async fn $name(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+            answer($site, &req, &state).await
+        }
+    };
+}
+
+csv_handler! {
+    /// Edge requests of `site.requests_source` per hour of one local day (`site.timezone`),
+    /// ascending, hours written `YYYY-MM-DD HH:MM:SS±HH:MM`; hours without a row are absent.
+    get_hourly_requests => SitePath::HourlyRequestsCsv, "/stats/get_hourly_requests", DayParams
+}
+
+csv_handler! {
+    /// Monthly downloads through a local hour: every `monthly_downloads` month before the UTC
+    /// month of `latest_hour`, then that month summed from its hourly rows through that hour.
+    get_monthly_downloads => SitePath::MonthlyDownloadsCsv, "/stats/get_monthly_downloads", LatestHourParams
+}
+
+csv_handler! {
+    /// Every `monthly_submissions` row, ascending.
+    get_monthly_submissions => SitePath::MonthlySubmissionsCsv, "/stats/get_monthly_submissions", NoDocParams
+}
+
+/// `/stats/get_monthly_submissions` takes no parameter.
+#[derive(utoipa::IntoParams)]
+#[allow(dead_code)]
+pub struct NoDocParams {}
+
 /// Every route of the site, GET and HEAD; other methods 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    for path in SitePath::ALL {
+    cfg.service(super::get_only(
+        SitePath::HourlyRequestsCsv.path(),
+        get_hourly_requests,
+    ));
+    cfg.service(super::get_only(
+        SitePath::MonthlyDownloadsCsv.path(),
+        get_monthly_downloads,
+    ));
+    cfg.service(super::get_only(
+        SitePath::MonthlySubmissionsCsv.path(),
+        get_monthly_submissions,
+    ));
+    for path in SitePath::ALL.into_iter().filter(|p| !p.is_csv()) {
         cfg.service(super::get_only(
             path.path(),
             move |req: HttpRequest, state: web::Data<AppState>| async move {

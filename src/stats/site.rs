@@ -116,6 +116,7 @@ pub enum SiteKind {
 #[into_params(parameter_in = Query)]
 pub struct DayParams {
     /// A local day as `YYYYMMDD` (default, and for an empty value: today in site.timezone).
+    #[param(pattern = "^[0-9]{8}$", max_length = 8)]
     pub date: Option<String>,
 }
 
@@ -123,7 +124,9 @@ pub struct DayParams {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LatestHourParams {
-    /// Required: a local hour as `YYYYMMDDHH` in site.timezone (`2026120118` is 18:00).
+    /// A local hour as `YYYYMMDDHH` in site.timezone (`2026120118` is 18:00); a repeated
+    /// fall-back hour means the first, a skipped spring-forward hour is refused.
+    #[param(required = true, pattern = "^[0-9]{10}$", max_length = 10)]
     pub latest_hour: Option<String>,
 }
 

@@ -41,6 +41,19 @@ fn routes() -> Vec<(String, &'static str, Vec<String>)> {
         .collect();
     routes.push(("/api/openapi.json".into(), "get", vec![]));
     routes.push(("/docs/".into(), "get", vec![]));
+    // The site's CSV endpoints (its pages are HTML and not in the document).
+    use stats_backend::stats::site::{DayParams, LatestHourParams};
+    routes.push((
+        "/stats/get_hourly_requests".into(),
+        "get",
+        names_of::<DayParams>(),
+    ));
+    routes.push((
+        "/stats/get_monthly_downloads".into(),
+        "get",
+        names_of::<LatestHourParams>(),
+    ));
+    routes.push(("/stats/get_monthly_submissions".into(), "get", vec![]));
     routes
 }
 
