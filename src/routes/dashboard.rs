@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::cache::AnswerKey;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::stats::pages::{Bar, bar_chart, error_page, hbar_chart, long_date, shell, thousands};
+use crate::stats::pages::{
+    Bar, bar_chart, error_page, hbar_chart_split, long_date, shell, thousands,
+};
 use crate::stats::params::from_query;
 use crate::stats::vocab::Format;
 use crate::stats::{Endpoint, Query};
@@ -428,7 +430,23 @@ fn dimension(view: View, p: &DashboardParams, answer: &Value) -> Markup {
     html! {
         p.figure { "Total: " strong #total { (thousands(total)) } " " (metric) " downloads, "
             (rows.len()) " " (view.name()) " values, " (range) }
-        (hbar_chart(&format!("{} ({metric} downloads), largest first", view.title()), view.name(), "Downloads", &bars))
+        (hbar_chart_split(
+            &format!("{} ({metric} downloads), largest first", view.title()),
+            view.name(),
+            "Downloads",
+            &bars,
+            &types,
+            &rows
+                .iter()
+                .map(|(_, _, split)| {
+                    types
+                        .iter()
+                        .map(|t| split.iter().find(|(s, _)| s == t).map_or(0, |(_, k)| *k))
+                        .collect()
+                })
+                .filter(|shares: &Vec<i64>| !types.is_empty() && !shares.is_empty())
+                .collect::<Vec<_>>(),
+        ))
         details {
             summary { "The numbers as a table" }
             div.scroll { table {

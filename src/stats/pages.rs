@@ -351,6 +351,24 @@ pub fn bar_chart(
 /// A horizontal bar chart as inline SVG, one row per bar in the given order, each labelled on the
 /// left with its value at the end: for long lists of named values (countries, categories).
 pub fn hbar_chart(caption: &str, label_title: &str, value_title: &str, bars: &[Bar]) -> Markup {
+    hbar_chart_split(caption, label_title, value_title, bars, &[], &[])
+}
+
+/// Colours of the parts of a split bar, in order (arXiv's red first).
+const PART_COLOURS: [&str; 6] = [
+    "#b31b1b", "#e3876f", "#6f8fb0", "#8a6fb0", "#6fb08a", "#b0a36f",
+];
+
+/// [`hbar_chart`] with each bar drawn as its parts, `parts[i][k]` being bar `i`'s share of
+/// `series[k]`, and a legend of the series. The whole bar stays beneath them, with its title.
+pub fn hbar_chart_split(
+    caption: &str,
+    label_title: &str,
+    value_title: &str,
+    bars: &[Bar],
+    series: &[String],
+    parts: &[Vec<i64>],
+) -> Markup {
     const W: f64 = 960.0;
     const LEFT: f64 = 230.0;
     const RIGHT: f64 = 90.0;
@@ -380,9 +398,26 @@ pub fn hbar_chart(caption: &str, label_title: &str, value_title: &str, bars: &[B
                     height=(format!("{:.1}", ROW - 4.0)) data-value=(bar.value) {
                     title { (bar.title) }
                 }
+                @if let Some(shares) = parts.get(i) {
+                    @let mut start = 0i64;
+                    @for (k, share) in shares.iter().enumerate() {
+                        rect.part x=(format!("{:.2}", x(start))) y=(format!("{:.1}", y + 2.0))
+                            width=(format!("{:.2}", (x(start + share) - x(start)).max(0.0)))
+                            height=(format!("{:.1}", ROW - 4.0))
+                            fill=(PART_COLOURS[k % PART_COLOURS.len()]) data-value=(share) {
+                            title { (bar.label) ", " (series.get(k).map(String::as_str).unwrap_or("")) ": " (thousands(*share)) }
+                        }
+                        @let _ = { start += share; };
+                    }
+                }
                 text x=(format!("{:.1}", x(bar.value) + 4.0)) y=(format!("{:.1}", y + ROW * 0.7)) { (thousands(bar.value)) }
             }
             line.axis x1=(LEFT) x2=(LEFT) y1=(TOP - 6.0) y2=(h - 16.0) {}
+            @for (k, name) in series.iter().enumerate() {
+                @let lx = W - RIGHT - 90.0 * (series.len() - k) as f64;
+                rect x=(lx) y="8" width="12" height="12" fill=(PART_COLOURS[k % PART_COLOURS.len()]) {}
+                text x=(lx + 16.0) y="19" { (name) }
+            }
         }
     }
 }
