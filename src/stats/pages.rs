@@ -399,15 +399,13 @@ pub fn hbar_chart_split(
                     title { (bar.title) }
                 }
                 @if let Some(shares) = parts.get(i) {
-                    @let mut start = 0i64;
-                    @for (k, share) in shares.iter().enumerate() {
+                    @for (k, (start, share)) in stacked(shares).into_iter().enumerate() {
                         rect.part x=(format!("{:.2}", x(start))) y=(format!("{:.1}", y + 2.0))
                             width=(format!("{:.2}", (x(start + share) - x(start)).max(0.0)))
                             height=(format!("{:.1}", ROW - 4.0))
                             fill=(PART_COLOURS[k % PART_COLOURS.len()]) data-value=(share) {
-                            title { (bar.label) ", " (series.get(k).map(String::as_str).unwrap_or("")) ": " (thousands(*share)) }
+                            title { (bar.label) ", " (series.get(k).map(String::as_str).unwrap_or("")) ": " (thousands(share)) }
                         }
-                        @let _ = { start += share; };
                     }
                 }
                 text x=(format!("{:.1}", x(bar.value) + 4.0)) y=(format!("{:.1}", y + ROW * 0.7)) { (thousands(bar.value)) }
@@ -420,6 +418,18 @@ pub fn hbar_chart_split(
             }
         }
     }
+}
+
+/// Each share with where it starts: the running sum of the shares before it.
+fn stacked(shares: &[i64]) -> Vec<(i64, i64)> {
+    shares
+        .iter()
+        .scan(0i64, |start, share| {
+            let at = *start;
+            *start += share;
+            Some((at, *share))
+        })
+        .collect()
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten giving about five ticks, and the top of the
