@@ -170,6 +170,27 @@ pub struct AnswerCache {
     /// The newest hour of data as the last probe read it, for `X-Data-As-Of` of answers
     /// computed before it arrived.
     newest: Arc<std::sync::RwLock<Option<NaiveDateTime>>>,
+    /// Whether the last probe read a change log (rewrites of any age are seen) rather than only
+    /// the window's per-hour sums.
+    change_log: Arc<AtomicBool>,
+}
+
+/// How the service learns that hours changed, as `/readyz` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FreshnessMode {
+    /// `hourly_changes`, kept by triggers: any hour, any age, any kind of rewrite.
+    ChangeLog,
+    /// Row counts and sums per hour of the newest `cache.probe_hours` hours.
+    Window,
+}
+
+impl FreshnessMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreshnessMode::ChangeLog => "change log",
+            FreshnessMode::Window => "window fingerprint",
+        }
+    }
 }
 
 impl AnswerCache {
@@ -190,6 +211,16 @@ impl AnswerCache {
             metrics,
             generation: Arc::new(AtomicU64::new(0)),
             newest: Default::default(),
+            change_log: Default::default(),
+        }
+    }
+
+    /// How changes to the hourly table are noticed, as of the last probe.
+    pub fn freshness_mode(&self) -> FreshnessMode {
+        if self.change_log.load(Ordering::Acquire) {
+            FreshnessMode::ChangeLog
+        } else {
+            FreshnessMode::Window
         }
     }
 
@@ -457,6 +488,8 @@ impl AnswerCache {
             Ok(current) => {
                 self.stats.repository().update_rollup_cutoff(&current).await;
                 *self.newest.write().unwrap_or_else(|e| e.into_inner()) = current.newest;
+                self.change_log
+                    .store(current.changes.is_some(), Ordering::Release);
                 Some(current)
             }
             Err(e) => {
@@ -467,8 +500,24 @@ impl AnswerCache {
     }
 }
 
-/// Hours inside the newer window whose rows or sums differ, or that appeared or vanished.
+/// Hours inside the newer window whose rows or sums differ, or that appeared or vanished; and,
+/// at any age, the hours the change log counted new changes in.
 fn changed_hours(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDateTime> {
+    let mut changed = window_changes(before, after);
+    if let (Some(old), Some(new)) = (&before.changes, &after.changes) {
+        // A count that grew; an hour that left the log was consumed by a refresh, which
+        // changes no answer.
+        changed.extend(
+            new.iter()
+                .filter(|(hour, n)| old.get(*hour) != Some(*n))
+                .map(|(hour, _)| *hour),
+        );
+    }
+    changed
+}
+
+/// [`changed_hours`] inside the probe window.
+fn window_changes(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDateTime> {
     let start = match (before.window_start, after.window_start) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -513,6 +562,7 @@ mod tests {
             legacy: (0, 0),
             submissions: (0, 0),
             requests: (0, 0),
+            changes: None,
         }
     }
 

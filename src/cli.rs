@@ -87,6 +87,10 @@ pub enum Command {
     /// Ask the running service on this machine (`server.port`) whether it is alive: exit 0 when
     /// GET /healthz answers 200. For container health checks, which have no curl.
     Healthcheck,
+    /// Print the SQL that installs the change log of the hourly table (`hourly_changes` and its
+    /// triggers) for the configured database and `database.table`, for a DBA to run where the
+    /// service may not write. `migrate` installs the same where the service owns the schema.
+    ChangeLogSql,
     /// Load monthly submission counts (CSV with the header `month,count`, months written
     /// YYYY-MM-01) into monthly_submissions, under the same rules as import-legacy.
     ImportSubmissions {
@@ -320,6 +324,20 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             log::info!("seeded {report}");
         }
         Command::Healthcheck => healthcheck(settings.server.port)?,
+        Command::ChangeLogSql => {
+            // From the URL's scheme alone: printing needs no connection.
+            let url = db::target_url(&settings.database_target()?);
+            let backend = if url.starts_with("postgres") {
+                sea_orm::DbBackend::Postgres
+            } else if url.starts_with("mysql") || url.starts_with("mariadb") {
+                sea_orm::DbBackend::MySql
+            } else {
+                sea_orm::DbBackend::Sqlite
+            };
+            for statement in migration::change_log_sql(backend, &settings.database.table) {
+                println!("{statement};");
+            }
+        }
         Command::Sql {
             request,
             runs,

@@ -13,6 +13,9 @@ mod m20261127_000003_covering_time_index;
 mod m20261201_000001_no_pad_and_nullable_archive_rollups;
 mod m20261201_000010_edge_requests;
 mod m20261201_000020_hourly_rollups_by_dimension;
+mod m20261201_000030_hourly_change_log;
+
+pub use m20261201_000030_hourly_change_log::change_log_sql;
 
 /// Runs this crate's migrations; `hourly_table` is the name of the hourly fact table.
 pub struct Migrator {
@@ -45,6 +48,9 @@ impl MigratorTraitSelf for Migrator {
             ),
             Box::new(m20261201_000010_edge_requests::Migration),
             Box::new(m20261201_000020_hourly_rollups_by_dimension::Migration),
+            Box::new(m20261201_000030_hourly_change_log::Migration {
+                hourly_table: self.hourly_table.clone(),
+            }),
         ]
     }
 }

@@ -33,6 +33,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "status": "ready",
             "database": backend,
             "data_as_of": newest.map(labels::utc_hour),
+            "freshness": state.cache.freshness_mode().as_str(),
         }))),
         Err(e) => {
             log::warn!("readiness check failed: {e}");

@@ -129,10 +129,20 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
     }
     let stored = rollup_hours(db, live.window_start).await?;
     let keys: BTreeSet<&NaiveDateTime> = stored.keys().chain(live.hours.keys()).collect();
-    let first_changed = keys
+    let in_window = keys
         .into_iter()
         .filter(|h| **h < watermark && live.window_start.is_none_or(|s| **h >= s))
-        .find(|h| stored.get(*h) != live.hours.get(*h));
+        .find(|h| stored.get(*h) != live.hours.get(*h))
+        .copied();
+    // Hours the change log holds changed after the rollups were built, at any age.
+    let logged = live
+        .changes
+        .iter()
+        .flat_map(|changes| changes.keys())
+        .filter(|h| **h < watermark)
+        .min()
+        .copied();
+    let first_changed = in_window.into_iter().chain(logged).min();
     Ok(Some(match first_changed {
         None => Cutoff {
             hour: watermark,
@@ -141,7 +151,7 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
         Some(changed) => {
             let day = changed.date();
             Cutoff {
-                hour: day.and_hms_opt(0, 0, 0).unwrap_or(*changed),
+                hour: day.and_hms_opt(0, 0, 0).unwrap_or(changed),
                 day,
             }
         }

@@ -21,6 +21,9 @@ pub struct Fingerprint {
     pub submissions: (i64, i64),
     /// Row count and request sum of `hourly_requests` (the /stats site's edge requests).
     pub requests: (i64, i64),
+    /// The change log of the hourly table (`hourly_changes`: per hour, how many row changes it
+    /// has seen since `refresh-rollups` last consumed it); `None` where there is no change log.
+    pub changes: Option<BTreeMap<NaiveDateTime, i64>>,
 }
 
 /// Adds the rows of [`sql::probe`] to per-hour (rows, primary sum, cross sum).

@@ -134,6 +134,8 @@ impl Repository {
             )
         });
         let requests = self.requests_summary().await;
+        // No change log (someone else's table, no triggers): the per-hour sums of the window.
+        let changes = self.pending_changes().await.ok();
         Ok(Fingerprint {
             newest,
             window_start,
@@ -143,6 +145,7 @@ impl Repository {
             legacy: legacy.unwrap_or((0, 0)),
             submissions: submissions.unwrap_or((0, 0)),
             requests: requests.unwrap_or((0, 0)),
+            changes,
         })
     }
 
@@ -318,6 +321,26 @@ impl Repository {
                 Ok((
                     r.try_get::<NaiveDate>("", "month")?,
                     i64::from(r.try_get::<i32>("", "count")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// The change log: per hour, the row changes not yet consumed by `refresh-rollups`. An
+    /// error where the table does not exist.
+    pub async fn pending_changes(&self) -> Result<BTreeMap<NaiveDateTime, i64>, DbErr> {
+        use sea_orm::sea_query::Alias;
+        let stmt = Query::select()
+            .from(Alias::new("hourly_changes"))
+            .column(Alias::new("hour"))
+            .column(Alias::new("changes"))
+            .to_owned();
+        let rows = self.timed("change_log", self.db.query_all(&stmt)).await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<NaiveDateTime>("", "hour")?,
+                    r.try_get::<i64>("", "changes")?,
                 ))
             })
             .collect()

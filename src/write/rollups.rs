@@ -28,6 +28,9 @@ pub struct RefreshReport {
 pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshReport, DbErr> {
     let started = std::time::Instant::now();
     let backend = db.get_database_backend();
+    // The change log first: a change that lands while the refresh runs then either is in it
+    // (and its day is rebuilt) or counts again after it (and stays logged for the next run).
+    let logged = change_log(db).await;
     let mut live = BTreeMap::new();
     let rows = db.query_all(&sql::probe(backend, table, None)).await?;
     add_probe_rows(&rows, backend, &mut live)?;
@@ -36,17 +39,33 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
     let stored = rollup_hours(&tx, None).await?;
     let old_watermark = watermark(&tx).await?;
     let hours: BTreeSet<&NaiveDateTime> = stored.keys().chain(live.keys()).collect();
-    let days: BTreeSet<NaiveDate> = hours
+    let mut days: BTreeSet<NaiveDate> = hours
         .into_iter()
         .filter(|h| stored.get(*h) != live.get(*h))
         .map(|h| h.date())
         .collect();
+    // Rewrites that leave an hour's rows and sums as they were (counts moved between
+    // countries) show only in the change log.
+    days.extend(
+        logged
+            .iter()
+            .flat_map(|log| log.keys().map(NaiveDateTime::date)),
+    );
     let mut progress = Progress::new("rebuilding rollup days", days.len() as u64, "days");
     for day in &days {
         rebuild_day(&tx, table, *day).await?;
         progress.inc(1);
     }
     drop(progress);
+    // What was rebuilt is consumed; a count that has grown since it was read stays.
+    for (hour, changes) in logged.iter().flatten() {
+        let delete = Query::delete()
+            .from_table(Alias::new("hourly_changes"))
+            .and_where(Expr::col(Alias::new("hour")).eq(*hour))
+            .and_where(Expr::col(Alias::new("changes")).eq(*changes))
+            .to_owned();
+        tx.execute(&delete).await?;
+    }
     if new_watermark != old_watermark {
         let mut upsert = Query::insert();
         upsert
@@ -81,6 +100,24 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         watermark: new_watermark,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The change log's hours and counts; `None` where the database has no change log.
+async fn change_log(db: &DatabaseConnection) -> Option<BTreeMap<NaiveDateTime, i64>> {
+    let stmt = Query::select()
+        .from(Alias::new("hourly_changes"))
+        .column(Alias::new("hour"))
+        .column(Alias::new("changes"))
+        .to_owned();
+    let rows = db.query_all(&stmt).await.ok()?;
+    rows.iter()
+        .map(|r| {
+            Some((
+                r.try_get::<NaiveDateTime>("", "hour").ok()?,
+                r.try_get::<i64>("", "changes").ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// Replaces every rollup row of `day` with sums over that day's hourly rows.

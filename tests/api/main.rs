@@ -6,6 +6,7 @@ mod helpers;
 
 mod browser;
 mod cache;
+mod change_log;
 mod csv_format;
 mod daily;
 mod dashboard;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
         [
             browser::tests(),
             cache::tests(),
+            change_log::tests(),
             csv_format::tests(),
             dashboard::tests(),
             daily::tests(),
