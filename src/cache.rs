@@ -490,6 +490,9 @@ impl AnswerCache {
                 *self.newest.write().unwrap_or_else(|e| e.into_inner()) = current.newest;
                 self.change_log
                     .store(current.changes.is_some(), Ordering::Release);
+                self.metrics
+                    .freshness_change_log
+                    .set(i64::from(current.changes.is_some()));
                 Some(current)
             }
             Err(e) => {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub db_errors: IntCounterVec,
     pub pool_connections: IntGauge,
     pub pool_idle: IntGauge,
+    /// 1 when the probe reads the hourly table's change log, 0 when only the window's sums.
+    pub freshness_change_log: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -75,6 +77,10 @@ impl Metrics {
             "db_pool_idle_connections",
             "Idle pooled database connections",
         )?;
+        let freshness_change_log = IntGauge::new(
+            "freshness_change_log",
+            "1: rewrites of any hour are seen through the change log; 0: only the probe window's sums",
+        )?;
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -86,6 +92,7 @@ impl Metrics {
             Box::new(db_errors.clone()),
             Box::new(pool_connections.clone()),
             Box::new(pool_idle.clone()),
+            Box::new(freshness_change_log.clone()),
         ] {
             registry.register(collector)?;
         }
@@ -101,6 +108,7 @@ impl Metrics {
             db_errors,
             pool_connections,
             pool_idle,
+            freshness_change_log,
         })
     }
 

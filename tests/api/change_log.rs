@@ -57,6 +57,15 @@ async fn a_count_preserving_rewrite_of_an_old_hour_is_served_within_a_probe_inte
         ])
         .await;
     assert!(logged_changes(&app).await > 0, "the triggers log inserts");
+    // The service says how it learns of changes.
+    assert_eq!(app.get_json("/readyz").await["freshness"], "change log");
+    assert!(
+        app.get("/metrics")
+            .await
+            .body
+            .contains("stats_freshness_change_log 1"),
+        "the gauge"
+    );
     let out = run_cli(&app.db.url, &["refresh-rollups"]);
     assert!(
         out.status.success(),
