@@ -30,7 +30,11 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
     let backend = db.get_database_backend();
     // The change log first: a change that lands while the refresh runs then either is in it
     // (and its day is rebuilt) or counts again after it (and stays logged for the next run).
-    let logged = change_log(db).await;
+    // `None` where the database has no change log.
+    let logged = crate::stats::repo::Repository::new(db.clone(), table.to_string())
+        .pending_changes()
+        .await
+        .ok();
     let mut live = BTreeMap::new();
     let rows = db.query_all(&sql::probe(backend, table, None)).await?;
     add_probe_rows(&rows, backend, &mut live)?;
@@ -100,24 +104,6 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         watermark: new_watermark,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// The change log's hours and counts; `None` where the database has no change log.
-async fn change_log(db: &DatabaseConnection) -> Option<BTreeMap<NaiveDateTime, i64>> {
-    let stmt = Query::select()
-        .from(Alias::new("hourly_changes"))
-        .column(Alias::new("hour"))
-        .column(Alias::new("changes"))
-        .to_owned();
-    let rows = db.query_all(&stmt).await.ok()?;
-    rows.iter()
-        .map(|r| {
-            Some((
-                r.try_get::<NaiveDateTime>("", "hour").ok()?,
-                r.try_get::<i64>("", "changes").ok()?,
-            ))
-        })
-        .collect()
 }
 
 /// Replaces every rollup row of `day` with sums over that day's hourly rows.
