@@ -1,7 +1,8 @@
 //! Summary tables that `stats-backend refresh-rollups` maintains and the query planner reads:
-//! per-hour totals, per-hour totals by category, by country and by download type, and per-day
-//! totals by every
-//! dimension, by category and by country. They
+//! per-hour totals, per-hour totals by category, by country and by download type, per-day
+//! totals by every dimension, by category and by country, per-month totals by category, by
+//! country, by download type and by category and country, and per-year totals by category and
+//! country. They
 //! cover the hours before the watermark in `rollup_state`; nothing else depends on them.
 
 use sea_orm_migration::prelude::*;
@@ -184,6 +185,60 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .primary_key(Index::create().col(RollupHour::Hour).col(Col::DownloadType));
     sums(&mut hour_type);
     manager.create_table(hour_type).await?;
+    // Per month and per year (since m20261201_000050): all-time and monthly answers read
+    // a row per month (year) and value rather than one per day, so they stay near the size
+    // of the answer as the years pile up. Like the day rollups they hold the hours before
+    // the watermark, the partial current month (year) included.
+    for (table, period, dimensions) in [
+        (
+            "rollup_month_category",
+            "month",
+            &["category", "archive"][..],
+        ),
+        ("rollup_month_country", "month", &["country"][..]),
+        (
+            "rollup_month_download_type",
+            "month",
+            &["download_type"][..],
+        ),
+        (
+            "rollup_month_category_country",
+            "month",
+            &["category", "archive", "country"][..],
+        ),
+        (
+            "rollup_year_category_country",
+            "year",
+            &["category", "archive", "country"][..],
+        ),
+    ] {
+        let mut create = Table::create();
+        create
+            .table(Alias::new(table))
+            .if_not_exists()
+            .col(ColumnDef::new(Alias::new(period)).date().not_null());
+        for dimension in dimensions {
+            let column = match *dimension {
+                "category" => text(Col::Category, 32).not_null().to_owned(),
+                "archive" => text(Col::Archive, 16).null().to_owned(),
+                "country" => text(Col::Country, 255).not_null().to_owned(),
+                _ => text(Col::DownloadType, 16).not_null().to_owned(),
+            };
+            create.col(column);
+        }
+        sums(&mut create);
+        manager.create_table(create).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name(format!("idx_{table}_{period}"))
+                    .table(Alias::new(table))
+                    .col(Alias::new(period))
+                    .to_owned(),
+            )
+            .await?;
+    }
     let mut country = Table::create();
     country
         .table(RollupDayCountry::Table)
@@ -213,6 +268,11 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for table in [
         "rollup_state",
+        "rollup_year_category_country",
+        "rollup_month_category_country",
+        "rollup_month_download_type",
+        "rollup_month_country",
+        "rollup_month_category",
         "rollup_hour_download_type",
         "rollup_hour_country",
         "rollup_hour_category",

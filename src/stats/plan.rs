@@ -1,6 +1,6 @@
-//! The planner: which rollup (per-hour totals, per-day totals by every dimension, by category,
-//! by country; maintained by `refresh-rollups` in `crate::write::rollups`) answers a query,
-//! and up to which hour it can be trusted.
+//! The planner: which rollups (per hour, day, month and year, by various dimensions;
+//! maintained by `refresh-rollups` in `crate::write::rollups`) answer which part of a query,
+//! and up to which hour they can be trusted.
 //!
 //! The rollups hold exactly the hours before their watermark. A query reads them for those
 //! hours and the hourly table for the rest, so an answer is exact however far behind they are.
@@ -10,59 +10,249 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
+use super::params::TimeRange;
 use super::probe::Fingerprint;
-use super::sql::{Aggregate, Source};
+use super::sql::{Aggregate, Grain, Segment, Source};
 use super::vocab::{Dimension, TimeGroup};
 
-/// Where the planner switches from the rollups to the hourly table.
+/// Where the planner switches from the rollups to the hourly table: for each grain, the
+/// first period the rollups of that grain are not trusted for. When the cutoff is the
+/// watermark itself, the period holding it is trusted: the rollups hold its hours before the
+/// watermark exactly, and the hourly table gives the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cutoff {
     /// Hours before this come from the rollups.
     pub hour: NaiveDateTime,
-    /// Days before this come from the day rollups (the cutoff hour's own day is included when
-    /// the cutoff is the watermark, whose partial day the rollups hold exactly).
+    /// Days before this come from the day rollups.
     pub day: NaiveDate,
+    /// Months (their first days) before this come from the month rollups.
+    pub month: NaiveDate,
+    /// Years (their first days) before this come from the year rollups.
+    pub year: NaiveDate,
 }
 
-/// The coarsest rollup that answers `q` exactly, if any.
-pub fn plan(q: &Aggregate) -> Option<Source> {
+impl Cutoff {
+    /// The rollups are exact up to `watermark`, each grain's partial period included.
+    pub fn at_watermark(watermark: NaiveDateTime) -> Self {
+        let day = watermark.date();
+        Cutoff {
+            hour: watermark,
+            day: day + Duration::days(1),
+            month: next_period(first_of(day, Grain::Month), Grain::Month),
+            year: next_period(first_of(day, Grain::Year), Grain::Year),
+        }
+    }
+
+    /// The rollups are exact before `changed`'s day only: every period that holds it is not.
+    pub fn before_change(changed: NaiveDateTime) -> Self {
+        let day = changed.date();
+        Cutoff {
+            hour: day.and_time(NaiveTime::MIN),
+            day,
+            month: first_of(day, Grain::Month),
+            year: first_of(day, Grain::Year),
+        }
+    }
+
+    /// The first instant the rollups of `grain` are not trusted for.
+    fn end(&self, grain: Grain) -> NaiveDateTime {
+        match grain {
+            Grain::Hour => self.hour,
+            Grain::Day => self.day.and_time(NaiveTime::MIN),
+            Grain::Month => self.month.and_time(NaiveTime::MIN),
+            Grain::Year => self.year.and_time(NaiveTime::MIN),
+        }
+    }
+}
+
+/// The first day of the day, month or year that holds `day` (the day itself for hours).
+fn first_of(day: NaiveDate, grain: Grain) -> NaiveDate {
+    match grain {
+        Grain::Hour | Grain::Day => day,
+        Grain::Month => day.with_day(1).unwrap_or(day),
+        Grain::Year => day.with_ordinal(1).unwrap_or(day),
+    }
+}
+
+fn next_period(first: NaiveDate, grain: Grain) -> NaiveDate {
+    match grain {
+        Grain::Hour | Grain::Day => first + Duration::days(1),
+        Grain::Month => first.checked_add_months(Months::new(1)).unwrap_or(first),
+        Grain::Year => first.checked_add_months(Months::new(12)).unwrap_or(first),
+    }
+}
+
+/// The start of the period of `grain` that holds `t`.
+fn floor(t: NaiveDateTime, grain: Grain) -> NaiveDateTime {
+    match grain {
+        Grain::Hour => t.date().and_hms_opt(t.hour(), 0, 0).unwrap_or(t),
+        _ => first_of(t.date(), grain).and_time(NaiveTime::MIN),
+    }
+}
+
+/// The start of the period after the one of `grain` that holds `t`.
+fn ceil_after(t: NaiveDateTime, grain: Grain) -> NaiveDateTime {
+    match grain {
+        Grain::Hour => floor(t, grain) + Duration::hours(1),
+        _ => next_period(first_of(t.date(), grain), grain).and_time(NaiveTime::MIN),
+    }
+}
+
+/// Before any data: the start of an unbounded range, aligned to every grain.
+fn epoch() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(1900, 1, 1)
+        .unwrap_or_default()
+        .and_time(NaiveTime::MIN)
+}
+
+/// The smallest rollup of `grain` that keeps every dimension in `dimensions`, if any. Totals
+/// come from the per-hour totals at every grain: a year of them is 8,760 rows.
+fn source_of(grain: Grain, dimensions: &BTreeSet<Dimension>) -> Option<Source> {
+    if dimensions.is_empty() {
+        return (grain == Grain::Hour).then_some(Source::RollupHour);
+    }
+    let candidates: &[Source] = match grain {
+        Grain::Hour => &[
+            Source::RollupHourDownloadType,
+            Source::RollupHourCountry,
+            Source::RollupHourCategory,
+        ],
+        Grain::Day => &[
+            Source::RollupDayCountry,
+            Source::RollupDayCategory,
+            Source::RollupDay,
+        ],
+        Grain::Month => &[
+            Source::RollupMonthDownloadType,
+            Source::RollupMonthCountry,
+            Source::RollupMonthCategory,
+            Source::RollupMonthCategoryCountry,
+        ],
+        Grain::Year => &[Source::RollupYearCategoryCountry],
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|source| dimensions.iter().all(|d| source.keeps(*d)))
+}
+
+/// The grains whose periods keep `q`'s buckets apart: a local series (shifted hours) and an
+/// hourly one need hours, UTC days and weeks need days, and so on.
+fn grains_for(q: &Aggregate) -> &'static [Grain] {
+    if q.shift.is_some() {
+        return &[Grain::Hour];
+    }
+    match q.time_group {
+        Some(TimeGroup::Hour) => &[Grain::Hour],
+        Some(TimeGroup::Day | TimeGroup::Week) => &[Grain::Day, Grain::Hour],
+        Some(TimeGroup::Month) => &[Grain::Month, Grain::Day, Grain::Hour],
+        Some(TimeGroup::Year) | None => &[Grain::Year, Grain::Month, Grain::Day, Grain::Hour],
+    }
+}
+
+/// The parts `q` is read from, given the rollups' `cutoff`: from the start of the range on,
+/// the coarsest rollup that keeps every dimension used and whose period starts where the
+/// previous part ends, as far as its periods fit in the range and are trusted; the hourly
+/// table where no rollup fits, and from the cutoff on. Each hour of the range is in exactly
+/// one part, so the sum over the parts is the sum over the hourly table.
+pub fn segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
+    let hourly = |range| {
+        vec![Segment {
+            source: Source::Hourly,
+            range,
+        }]
+    };
+    let Some(cutoff) = cutoff else {
+        return hourly(q.range);
+    };
     let dimensions: BTreeSet<Dimension> = q
         .dimensions
         .iter()
         .copied()
         .chain(q.filters.iter().map(|f| f.dimension))
         .collect();
-    // A range of local days in another zone starts and ends inside UTC days, which the day
-    // rollups cannot split.
-    let whole_days = [q.range.from, q.range.to]
-        .into_iter()
-        .flatten()
-        .all(|t| t.time() == NaiveTime::MIN);
-    if dimensions.is_empty() {
-        // Per-hour totals answer every time group; without dimensions they are the smallest.
-        return Some(Source::RollupHour);
+    let mut grains: Vec<(Grain, Source)> = grains_for(q)
+        .iter()
+        .filter_map(|g| source_of(*g, &dimensions).map(|s| (*g, s)))
+        .collect();
+    // A coarser grain is worth it only with a table as narrow as the finer one's: all time
+    // by country reads months by country, not years by category and country.
+    let mut narrowest = u8::MAX;
+    for i in (0..grains.len()).rev() {
+        let width = grains[i].1.width();
+        if width > narrowest {
+            grains.remove(i);
+        } else {
+            narrowest = width;
+        }
     }
-    if q.time_group == Some(TimeGroup::Hour) || !whole_days || q.shift.is_some() {
-        // Only the per-hour rollups keep hours.
-        return [
-            Source::RollupHourDownloadType,
-            Source::RollupHourCountry,
-            Source::RollupHourCategory,
-        ]
-        .into_iter()
-        .find(|source| dimensions.iter().all(|d| source.keeps(*d)));
+    let Some(finest) = grains.last().map(|(g, _)| *g) else {
+        return hourly(q.range);
+    };
+    let start = epoch();
+    let mut pos = q.range.from.unwrap_or(start);
+    let bound = |t: NaiveDateTime| (t != start).then_some(t);
+    let mut parts: Vec<Segment> = Vec::new();
+    let mut push = |source: Source, from: NaiveDateTime, to: Option<NaiveDateTime>| {
+        if let Some(last) = parts.last_mut() {
+            if last.source == source && last.range.to == Some(from) {
+                last.range.to = to;
+                return;
+            }
+        }
+        parts.push(Segment {
+            source,
+            range: TimeRange {
+                from: bound(from),
+                to,
+            },
+        });
+    };
+    while q.range.to.is_none_or(|to| pos < to) {
+        if pos >= cutoff.hour {
+            push(Source::Hourly, pos, q.range.to);
+            break;
+        }
+        let fitting = grains.iter().enumerate().find_map(|(i, (grain, source))| {
+            if floor(pos, *grain) != pos {
+                return None;
+            }
+            // A finer part ends where a coarser period starts, which may take over there.
+            let coarser = grains[..i].iter().map(|(g, _)| ceil_after(pos, *g));
+            let end = [cutoff.end(*grain)]
+                .into_iter()
+                .chain(q.range.to.map(|to| floor(to, *grain)))
+                .chain(coarser)
+                .min()
+                .unwrap_or(pos);
+            (end > pos).then_some((*source, end))
+        });
+        match fitting {
+            Some((source, end)) => {
+                push(source, pos, Some(end));
+                // Only the period that holds the watermark ends past the cutoff; its rows
+                // hold the hours before it.
+                pos = Ord::min(end, cutoff.hour);
+            }
+            None => {
+                let next = [ceil_after(pos, finest), cutoff.hour]
+                    .into_iter()
+                    .chain(q.range.to)
+                    .min()
+                    .unwrap_or(cutoff.hour);
+                push(Source::Hourly, pos, Some(next));
+                pos = next;
+            }
+        }
     }
-    [
-        Source::RollupDayCountry,
-        Source::RollupDayCategory,
-        Source::RollupDay,
-    ]
-    .into_iter()
-    .find(|source| dimensions.iter().all(|d| source.keeps(*d)))
+    if parts.is_empty() {
+        return hourly(q.range);
+    }
+    parts
 }
 
 /// The per-hour totals the rollups hold for hours from `from` on.
@@ -114,15 +304,21 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
     let Some(watermark) = watermark(db).await? else {
         return Ok(None);
     };
-    // A database migrated before the per-hour rollups by dimension existed has none to read.
+    // A database migrated before the per-hour, month or year rollups existed has none to
+    // read.
     for table in [
         "rollup_hour_category",
         "rollup_hour_country",
         "rollup_hour_download_type",
+        "rollup_month_category",
+        "rollup_month_country",
+        "rollup_month_download_type",
+        "rollup_month_category_country",
+        "rollup_year_category_country",
     ] {
         let probe = Query::select()
             .from(Alias::new(table))
-            .column(Alias::new("hour"))
+            .expr(Expr::val(1))
             .limit(1)
             .to_owned();
         db.query_one(&probe).await?;
@@ -144,24 +340,15 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
         .copied();
     let first_changed = in_window.into_iter().chain(logged).min();
     Ok(Some(match first_changed {
-        None => Cutoff {
-            hour: watermark,
-            day: watermark.date() + Duration::days(1),
-        },
-        Some(changed) => {
-            let day = changed.date();
-            Cutoff {
-                hour: day.and_hms_opt(0, 0, 0).unwrap_or(changed),
-                day,
-            }
-        }
+        None => Cutoff::at_watermark(watermark),
+        Some(changed) => Cutoff::before_change(changed),
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::params::{Filter, TimeRange};
+    use crate::stats::params::Filter;
     use crate::stats::vocab::Metric;
 
     fn q(
@@ -186,51 +373,265 @@ mod tests {
         }
     }
 
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    fn parts(q: &Aggregate, cutoff: Cutoff) -> Vec<(Source, Option<String>, Option<String>)> {
+        let show = |t: Option<NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M").to_string());
+        segments(q, Some(cutoff))
+            .into_iter()
+            .map(|s| (s.source, show(s.range.from), show(s.range.to)))
+            .collect()
+    }
+
+    fn s(t: &str) -> Option<String> {
+        Some(t.to_string())
+    }
+
     #[test]
-    fn the_planner_picks_the_coarsest_rollup_that_keeps_every_dimension_used() {
+    fn each_part_comes_from_the_coarsest_rollup_that_keeps_every_dimension_used() {
         use Dimension::*;
+        let cutoff = Cutoff::at_watermark(at("2026-12-01 13:00"));
+        // All time by category and country: whole years (the current one up to the
+        // watermark), then the hourly table.
         assert_eq!(
-            plan(&q(vec![], Some(TimeGroup::Month), vec![])),
-            Some(Source::RollupHour)
+            parts(&q(vec![Category], None, vec![Country]), cutoff),
+            vec![
+                (
+                    Source::RollupYearCategoryCountry,
+                    None,
+                    s("2027-01-01 00:00")
+                ),
+                (Source::Hourly, s("2026-12-01 13:00"), None),
+            ]
         );
         assert_eq!(
-            plan(&q(vec![], Some(TimeGroup::Hour), vec![])),
-            Some(Source::RollupHour)
+            parts(&q(vec![Country], Some(TimeGroup::Month), vec![]), cutoff),
+            vec![
+                (Source::RollupMonthCountry, None, s("2027-01-01 00:00")),
+                (Source::Hourly, s("2026-12-01 13:00"), None),
+            ]
         );
         assert_eq!(
-            plan(&q(vec![Country], None, vec![])),
-            Some(Source::RollupDayCountry)
+            parts(&q(vec![Archive], Some(TimeGroup::Day), vec![]), cutoff)[0].0,
+            Source::RollupDayCategory
         );
         assert_eq!(
-            plan(&q(vec![Archive], Some(TimeGroup::Day), vec![Category])),
-            Some(Source::RollupDayCategory)
+            parts(&q(vec![Country], None, vec![DownloadType]), cutoff)[0].0,
+            Source::RollupDay
         );
         assert_eq!(
-            plan(&q(vec![Country], None, vec![DownloadType])),
-            Some(Source::RollupDay)
+            parts(&q(vec![], Some(TimeGroup::Month), vec![]), cutoff)[0].0,
+            Source::RollupHour
         );
         assert_eq!(
-            plan(&q(vec![Country], Some(TimeGroup::Hour), vec![])),
-            Some(Source::RollupHourCountry)
+            parts(
+                &q(vec![Archive], Some(TimeGroup::Hour), vec![Category]),
+                cutoff
+            )[0]
+            .0,
+            Source::RollupHourCategory
         );
+        // No rollup keeps hours by country and category.
         assert_eq!(
-            plan(&q(vec![Archive], Some(TimeGroup::Hour), vec![Category])),
-            Some(Source::RollupHourCategory)
+            parts(
+                &q(vec![Country], Some(TimeGroup::Hour), vec![Category]),
+                cutoff
+            ),
+            vec![(Source::Hourly, None, None)]
         );
+        assert_eq!(segments(&q(vec![Country], None, vec![]), None).len(), 1);
+        // Years only by category and country: by country alone, months are fewer rows.
         assert_eq!(
-            plan(&q(vec![Country], Some(TimeGroup::Hour), vec![Category])),
-            None
+            parts(&q(vec![Country], None, vec![]), cutoff)[0].0,
+            Source::RollupMonthCountry
         );
-        // Local days in another zone: a range that starts inside a UTC day.
-        let mut local_days = q(vec![Country], None, vec![]);
-        local_days.range.from =
-            NaiveDate::from_ymd_opt(2026, 3, 1).and_then(|d| d.and_hms_opt(5, 0, 0));
-        assert_eq!(plan(&local_days), Some(Source::RollupHourCountry));
-        local_days.filters = q(vec![], None, vec![DownloadType]).filters;
-        assert_eq!(plan(&local_days), None);
+    }
+
+    #[test]
+    fn a_range_inside_periods_is_read_from_finer_rollups_at_its_edges() {
+        use Dimension::*;
+        let cutoff = Cutoff::at_watermark(at("2026-12-01 13:00"));
+        let mut by_country = q(vec![Category], None, vec![]);
+        // Local days in a zone west of UTC: from 05:00 on the first day to 05:00 after the
+        // last.
+        by_country.range = TimeRange {
+            from: Some(at("2026-09-29 05:00")),
+            to: Some(at("2026-11-02 05:00")),
+        };
         assert_eq!(
-            plan(&q(vec![DownloadType], Some(TimeGroup::Hour), vec![])),
-            Some(Source::RollupHourDownloadType)
+            parts(&by_country, cutoff),
+            vec![
+                (
+                    Source::RollupHourCategory,
+                    s("2026-09-29 05:00"),
+                    s("2026-09-30 00:00")
+                ),
+                (
+                    Source::RollupDayCategory,
+                    s("2026-09-30 00:00"),
+                    s("2026-10-01 00:00")
+                ),
+                (
+                    Source::RollupMonthCategory,
+                    s("2026-10-01 00:00"),
+                    s("2026-11-01 00:00")
+                ),
+                (
+                    Source::RollupDayCategory,
+                    s("2026-11-01 00:00"),
+                    s("2026-11-02 00:00")
+                ),
+                (
+                    Source::RollupHourCategory,
+                    s("2026-11-02 00:00"),
+                    s("2026-11-02 05:00")
+                ),
+            ]
         );
+        // A range that ends after the watermark: whole months, the watermark's partial day,
+        // then the hourly table.
+        by_country.range.to = Some(at("2026-12-02 00:00"));
+        let read = parts(&by_country, cutoff);
+        assert_eq!(
+            read[read.len() - 3..],
+            [
+                (
+                    Source::RollupMonthCategory,
+                    s("2026-10-01 00:00"),
+                    s("2026-12-01 00:00")
+                ),
+                (
+                    Source::RollupDayCategory,
+                    s("2026-12-01 00:00"),
+                    s("2026-12-02 00:00")
+                ),
+                (Source::Hourly, s("2026-12-01 13:00"), s("2026-12-02 00:00")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_changed_day_is_read_from_the_hourly_table_and_its_month_and_year_are_not_trusted() {
+        use Dimension::*;
+        let cutoff = Cutoff::before_change(at("2026-11-12 07:00"));
+        assert_eq!(
+            parts(&q(vec![Category], None, vec![Country]), cutoff),
+            vec![
+                (
+                    Source::RollupYearCategoryCountry,
+                    None,
+                    s("2026-01-01 00:00")
+                ),
+                (
+                    Source::RollupMonthCategoryCountry,
+                    s("2026-01-01 00:00"),
+                    s("2026-11-01 00:00")
+                ),
+                (
+                    Source::RollupDay,
+                    s("2026-11-01 00:00"),
+                    s("2026-11-12 00:00")
+                ),
+                (Source::Hourly, s("2026-11-12 00:00"), None),
+            ]
+        );
+        // Without a rollup by hour, a range from inside a day reads that day's hours from
+        // the hourly table.
+        let mut pairs = q(vec![Category], None, vec![Country]);
+        pairs.range.from = Some(at("2026-10-30 05:00"));
+        pairs.range.to = Some(at("2026-11-05 05:00"));
+        assert_eq!(
+            parts(&pairs, cutoff),
+            vec![
+                (Source::Hourly, s("2026-10-30 05:00"), s("2026-10-31 00:00")),
+                (
+                    Source::RollupDay,
+                    s("2026-10-31 00:00"),
+                    s("2026-11-05 00:00")
+                ),
+                (Source::Hourly, s("2026-11-05 00:00"), s("2026-11-05 05:00")),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_hour_of_any_range_is_in_exactly_one_part() {
+        use Dimension::*;
+        let watermarks = ["2026-12-01 13:00", "2027-01-01 00:00"];
+        let bounds = [
+            None,
+            Some("2025-12-31 23:00"),
+            Some("2026-11-30 19:00"),
+            Some("2026-12-01 00:00"),
+            Some("2026-12-01 14:00"),
+            Some("2026-12-31 05:00"),
+        ];
+        let queries = [
+            q(vec![Category], None, vec![Country]),
+            q(vec![Country], Some(TimeGroup::Month), vec![]),
+            q(vec![DownloadType], Some(TimeGroup::Day), vec![]),
+            q(vec![], None, vec![]),
+            q(vec![Archive], Some(TimeGroup::Year), vec![DownloadType]),
+        ];
+        for watermark in watermarks {
+            for cutoff in [
+                Cutoff::at_watermark(at(watermark)),
+                Cutoff::before_change(at("2026-11-30 20:00")),
+            ] {
+                for from in bounds {
+                    for to in bounds {
+                        for base in &queries {
+                            let mut query = base.clone();
+                            query.range.from = from.map(at);
+                            query.range.to = to.map(at);
+                            check_cover(&query, cutoff, at(watermark));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every hour from 2025-12-01 to 2027-01-10 in the query's range is read exactly once,
+    /// from the hourly table or from a rollup trusted for it; none outside it is read.
+    fn check_cover(query: &Aggregate, cutoff: Cutoff, watermark: NaiveDateTime) {
+        let parts = segments(query, Some(cutoff));
+        let mut hour = at("2025-12-01 00:00");
+        while hour < at("2027-01-10 00:00") {
+            let wanted = query.range.from.is_none_or(|f| hour >= f)
+                && query.range.to.is_none_or(|t| hour < t);
+            let readers: Vec<&Segment> = parts
+                .iter()
+                .filter(|p| {
+                    let start = floor(hour, p.source.grain());
+                    p.range.from.is_none_or(|f| start >= f) && p.range.to.is_none_or(|t| start < t)
+                })
+                // A rollup holds only the hours before the watermark.
+                .filter(|p| p.source == Source::Hourly || hour < watermark)
+                .collect();
+            let expected = usize::from(wanted);
+            assert_eq!(
+                readers.len(),
+                expected,
+                "{hour} in {:?} with {cutoff:?}: {parts:?}",
+                query.range
+            );
+            if let Some(p) = readers.first() {
+                if p.source != Source::Hourly {
+                    assert!(hour < cutoff.hour, "{hour} read from {p:?} past {cutoff:?}");
+                }
+            }
+            // Every hour near a bound of a part, the range or the cutoff; every seventh
+            // (all hours of the day in turn) elsewhere.
+            let near = parts
+                .iter()
+                .flat_map(|p| [p.range.from, p.range.to])
+                .chain([query.range.from, query.range.to, Some(cutoff.hour)])
+                .flatten()
+                .any(|t| (t - hour).num_hours().abs() <= 30);
+            hour += Duration::hours(if near { 1 } else { 7 });
+        }
     }
 }

@@ -161,20 +161,16 @@ impl Repository {
     /// and the hours after their cutoff when a rollup can answer it, else over the hourly table.
     pub fn statement(&self, q: &Aggregate) -> (sea_orm::sea_query::SelectStatement, &'static str) {
         let cutoff = *self.rollups.read().unwrap_or_else(|e| e.into_inner());
-        match cutoff.and_then(|c| plan::plan(q).map(|source| (c, source))) {
-            Some((cutoff, source)) => (
-                sql::aggregate_with_rollup(
-                    self.backend(),
-                    &self.table,
-                    source,
-                    q,
-                    cutoff.hour,
-                    cutoff.day,
-                ),
-                "aggregate_rollup",
-            ),
-            None => (sql::aggregate(self.backend(), &self.table, q), "aggregate"),
-        }
+        let segments = plan::segments(q, cutoff);
+        let kind = if segments.iter().any(|s| s.source != sql::Source::Hourly) {
+            "aggregate_rollup"
+        } else {
+            "aggregate"
+        };
+        (
+            sql::aggregate_segments(self.backend(), &self.table, q, &segments),
+            kind,
+        )
     }
 
     /// The groups of `q`, and the newest hour of the table as the same statement saw it.

@@ -230,6 +230,25 @@ pub enum Source {
     RollupDayCategory,
     /// Per-day totals by country.
     RollupDayCountry,
+    /// Per-month totals by category (and its archive).
+    RollupMonthCategory,
+    /// Per-month totals by country.
+    RollupMonthCountry,
+    /// Per-month totals by download type.
+    RollupMonthDownloadType,
+    /// Per-month totals by category (and its archive) and country.
+    RollupMonthCategoryCountry,
+    /// Per-year totals by category (and its archive) and country.
+    RollupYearCategoryCountry,
+}
+
+/// The period one row of a source covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grain {
+    Hour,
+    Day,
+    Month,
+    Year,
 }
 
 impl Source {
@@ -243,17 +262,38 @@ impl Source {
             Source::RollupDay => "rollup_day",
             Source::RollupDayCategory => "rollup_day_category",
             Source::RollupDayCountry => "rollup_day_country",
+            Source::RollupMonthCategory => "rollup_month_category",
+            Source::RollupMonthCountry => "rollup_month_country",
+            Source::RollupMonthDownloadType => "rollup_month_download_type",
+            Source::RollupMonthCategoryCountry => "rollup_month_category_country",
+            Source::RollupYearCategoryCountry => "rollup_year_category_country",
         }
     }
 
-    fn time_column(self) -> &'static str {
+    /// The period of one row (the hourly table's rows are hours, or parts of one).
+    pub fn grain(self) -> Grain {
         match self {
-            Source::Hourly => "start_dttm",
-            Source::RollupHour
+            Source::Hourly
+            | Source::RollupHour
             | Source::RollupHourCategory
             | Source::RollupHourCountry
-            | Source::RollupHourDownloadType => "hour",
-            _ => "day",
+            | Source::RollupHourDownloadType => Grain::Hour,
+            Source::RollupDay | Source::RollupDayCategory | Source::RollupDayCountry => Grain::Day,
+            Source::RollupMonthCategory
+            | Source::RollupMonthCountry
+            | Source::RollupMonthDownloadType
+            | Source::RollupMonthCategoryCountry => Grain::Month,
+            Source::RollupYearCategoryCountry => Grain::Year,
+        }
+    }
+
+    pub fn time_column(self) -> &'static str {
+        match (self, self.grain()) {
+            (Source::Hourly, _) => "start_dttm",
+            (_, Grain::Hour) => "hour",
+            (_, Grain::Day) => "day",
+            (_, Grain::Month) => "month",
+            (_, Grain::Year) => "year",
         }
     }
 
@@ -267,35 +307,54 @@ impl Source {
     /// Whether the time column holds whole hours (`refresh-rollups` truncates them in the
     /// per-hour rollups; the hourly table keeps the stored times).
     fn whole_hours(self) -> bool {
-        matches!(
-            self,
-            Source::RollupHour
-                | Source::RollupHourCategory
-                | Source::RollupHourCountry
-                | Source::RollupHourDownloadType
-        )
+        self != Source::Hourly && self.grain() == Grain::Hour
     }
 
-    /// Whether the time column holds days rather than hours.
-    pub fn by_day(self) -> bool {
-        matches!(
-            self,
-            Source::RollupDay | Source::RollupDayCategory | Source::RollupDayCountry
-        )
+    /// Whether the time column is a date (the first day of the row's day, month or year)
+    /// rather than a datetime.
+    pub fn by_date(self) -> bool {
+        self.grain() != Grain::Hour
+    }
+
+    /// How many values one period has in this source, roughly: totals, one dimension, two,
+    /// every one.
+    pub fn width(self) -> u8 {
+        match self {
+            Source::RollupHour => 0,
+            Source::RollupMonthCategoryCountry | Source::RollupYearCategoryCountry => 2,
+            Source::Hourly | Source::RollupDay => 3,
+            _ => 1,
+        }
     }
 
     /// The dimensions this source keeps.
     pub fn keeps(self, dimension: Dimension) -> bool {
+        use Dimension::*;
         match self {
             Source::Hourly | Source::RollupDay => true,
             Source::RollupHour => false,
-            Source::RollupDayCategory | Source::RollupHourCategory => {
-                matches!(dimension, Dimension::Category | Dimension::Archive)
+            Source::RollupDayCategory
+            | Source::RollupHourCategory
+            | Source::RollupMonthCategory => matches!(dimension, Category | Archive),
+            Source::RollupDayCountry | Source::RollupHourCountry | Source::RollupMonthCountry => {
+                dimension == Country
             }
-            Source::RollupDayCountry | Source::RollupHourCountry => dimension == Dimension::Country,
-            Source::RollupHourDownloadType => dimension == Dimension::DownloadType,
+            Source::RollupHourDownloadType | Source::RollupMonthDownloadType => {
+                dimension == DownloadType
+            }
+            Source::RollupMonthCategoryCountry | Source::RollupYearCategoryCountry => {
+                matches!(dimension, Category | Archive | Country)
+            }
         }
     }
+}
+
+/// One part of a planned aggregate: `source` read over `range`, in datetimes; for a source of
+/// dates the bounds are the first days of its periods (the planner aligns them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub source: Source,
+    pub range: TimeRange,
 }
 
 /// Composes the statement. The rows come back unordered: ordering is by code point, which
@@ -310,8 +369,8 @@ pub fn aggregate(backend: DbBackend, table: &str, q: &Aggregate) -> SelectStatem
 }
 
 /// The aggregate over one source, with `range` in that source's time column: datetimes for
-/// the hourly table and `rollup_hour`, the days of the bounds for the day rollups (which the
-/// planner only uses with ranges of whole days).
+/// the hourly table and the per-hour rollups, the days of the bounds for the rollups by day,
+/// month and year (the planner gives them bounds that start their periods).
 fn aggregate_from(
     backend: DbBackend,
     hourly_table: &str,
@@ -347,7 +406,7 @@ fn aggregate_from(
     }
     select.expr_as(sum_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
     let time = Expr::col(Alias::new(source.time_column()));
-    if source.by_day() {
+    if source.by_date() {
         if let Some(from) = range.from {
             select.and_where(time.clone().gte(from.date()));
         }
@@ -370,39 +429,29 @@ fn aggregate_from(
     select
 }
 
-/// The aggregate read from `source` for the hours before `cutoff` and from the hourly table
-/// from `cutoff` on, summed again over both: exact whatever the rollups hold past the cutoff.
-/// For day rollups, `day_cutoff` is the first day not read from the rollup (the partial day
-/// of the cutoff hour is in the rollup when the cutoff is the watermark itself).
-pub fn aggregate_with_rollup(
+/// The aggregate over the planned segments (see [`super::plan::segments`]), each read from
+/// its source over its range, summed again over all of them: exact whatever the rollups hold
+/// outside the ranges they are read for.
+pub fn aggregate_segments(
     backend: DbBackend,
     hourly_table: &str,
-    source: Source,
     q: &Aggregate,
-    cutoff: NaiveDateTime,
-    day_cutoff: chrono::NaiveDate,
+    segments: &[Segment],
 ) -> SelectStatement {
-    let rollup_to = if source.by_day() {
-        day_cutoff.and_hms_opt(0, 0, 0)
-    } else {
-        Some(cutoff)
+    let (first, rest) = match segments {
+        [only] if only.source == Source::Hourly && only.range == q.range => {
+            return aggregate(backend, hourly_table, q);
+        }
+        [first, rest @ ..] => (first, rest),
+        [] => return aggregate(backend, hourly_table, q),
     };
-    let rollup_range = TimeRange {
-        from: q.range.from,
-        to: match (q.range.to, rollup_to) {
-            (Some(a), Some(b)) => Some(Ord::min(a, b)),
-            (a, b) => a.or(b),
-        },
-    };
-    let hourly_range = TimeRange {
-        from: Some(q.range.from.map_or(cutoff, |f| Ord::max(f, cutoff))),
-        to: q.range.to,
-    };
-    let mut inner = aggregate_from(backend, hourly_table, source, q, rollup_range);
-    inner.union(
-        sea_orm::sea_query::UnionType::All,
-        aggregate_from(backend, hourly_table, Source::Hourly, q, hourly_range),
-    );
+    let mut inner = aggregate_from(backend, hourly_table, first.source, q, first.range);
+    for segment in rest {
+        inner.union(
+            sea_orm::sea_query::UnionType::All,
+            aggregate_from(backend, hourly_table, segment.source, q, segment.range),
+        );
+    }
     let mut outer = Query::select();
     outer.from_subquery(inner, Alias::new("parts"));
     for alias in DIM_ALIASES.iter().take(q.dimensions.len()) {
@@ -423,6 +472,15 @@ pub fn aggregate_with_rollup(
         outer.limit(limit);
     }
     outer
+}
+
+/// `CAST(SUM(column) AS BIGINT)` over a rollup's sum column, for `refresh-rollups`.
+pub fn sum_column(backend: DbBackend, column: &str) -> SimpleExpr {
+    let quoted = match backend {
+        DbBackend::MySql => format!("`{column}`"),
+        _ => format!("\"{column}\""),
+    };
+    Expr::cust(format!("CAST(SUM({quoted}) AS {})", int64(backend)))
 }
 
 /// Rows and sums per hour from `from` on: the cache's fingerprint of the newest hours.

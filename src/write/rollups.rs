@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, Months, NaiveDate, NaiveDateTime, Timelike};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
@@ -35,13 +35,28 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         .pending_changes()
         .await
         .ok();
+    // With a change log, only the hours from the watermark's day on can differ without being
+    // logged (they are new): the comparison reads those, so the cost of a refresh does not
+    // grow with the table. Without one, every hour is compared.
+    let old_watermark = watermark(db).await?;
+    let compare_from = match (&logged, old_watermark) {
+        (Some(_), Some(w)) => Some(w.date().and_hms_opt(0, 0, 0).unwrap_or(w)),
+        _ => None,
+    };
     let mut live = BTreeMap::new();
-    let rows = db.query_all(&sql::probe(backend, table, None)).await?;
+    let rows = db
+        .query_all(&sql::probe(backend, table, compare_from))
+        .await?;
     add_probe_rows(&rows, backend, &mut live)?;
-    let new_watermark = live.keys().next_back().map(|h| *h + Duration::hours(1));
+    let newest = match live.keys().next_back() {
+        Some(h) => Some(*h),
+        // Nothing from the watermark's day on: the newest hours were deleted.
+        None if compare_from.is_some() => newest_hour(db, table).await?,
+        None => None,
+    };
+    let new_watermark = newest.map(|h| h + Duration::hours(1));
     let tx = db.begin().await?;
-    let stored = rollup_hours(&tx, None).await?;
-    let old_watermark = watermark(&tx).await?;
+    let stored = rollup_hours(&tx, compare_from).await?;
     let hours: BTreeSet<&NaiveDateTime> = stored.keys().chain(live.keys()).collect();
     let mut days: BTreeSet<NaiveDate> = hours
         .into_iter()
@@ -61,6 +76,16 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         progress.inc(1);
     }
     drop(progress);
+    // Months and years are sums of the rebuilt days (months) and months (years): the cost of
+    // a new hour is that of its month and year, whatever the table's size.
+    let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
+    for month in &months {
+        rebuild_period(&tx, *month, PERIOD_MONTH).await?;
+    }
+    let years: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_ordinal(1)).collect();
+    for year in &years {
+        rebuild_period(&tx, *year, PERIOD_YEAR).await?;
+    }
     // What was rebuilt is consumed; a count that has grown since it was read stays.
     for (hour, changes) in logged.iter().flatten() {
         let delete = Query::delete()
@@ -95,6 +120,11 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
                 "rollup_day",
                 "rollup_day_category",
                 "rollup_day_country",
+                "rollup_month_category",
+                "rollup_month_country",
+                "rollup_month_download_type",
+                "rollup_month_category_country",
+                "rollup_year_category_country",
             ],
         )
         .await?;
@@ -257,6 +287,120 @@ async fn rebuild_day<C: ConnectionTrait>(
         insert_select(conn, rollup, &columns, select).await?;
     }
     Ok(())
+}
+
+/// One table of a period grain: the rollup, the finer rollup it sums, that one's time column,
+/// and the dimensions kept.
+type PeriodTable = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [Dimension],
+);
+
+const CATEGORY: &[Dimension] = &[Dimension::Category, Dimension::Archive];
+const CATEGORY_COUNTRY: &[Dimension] =
+    &[Dimension::Category, Dimension::Archive, Dimension::Country];
+
+/// The month rollups, each summed from a rollup of days (or hours).
+const PERIOD_MONTH: (&str, u32, &[PeriodTable]) = (
+    "month",
+    1,
+    &[
+        (
+            "rollup_month_category",
+            "rollup_day_category",
+            "day",
+            CATEGORY,
+        ),
+        (
+            "rollup_month_country",
+            "rollup_day_country",
+            "day",
+            &[Dimension::Country],
+        ),
+        (
+            "rollup_month_download_type",
+            "rollup_hour_download_type",
+            "hour",
+            &[Dimension::DownloadType],
+        ),
+        (
+            "rollup_month_category_country",
+            "rollup_day",
+            "day",
+            CATEGORY_COUNTRY,
+        ),
+    ],
+);
+
+/// The year rollups, each summed from a month rollup.
+const PERIOD_YEAR: (&str, u32, &[PeriodTable]) = (
+    "year",
+    12,
+    &[(
+        "rollup_year_category_country",
+        "rollup_month_category_country",
+        "month",
+        CATEGORY_COUNTRY,
+    )],
+);
+
+/// Replaces the rows of the period that starts on `first` (a month or a year) in each of the
+/// `period`'s rollups with sums over the finer rollup's rows inside it.
+async fn rebuild_period<C: ConnectionTrait>(
+    conn: &C,
+    first: NaiveDate,
+    (column, months, tables): (&str, u32, &[PeriodTable]),
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    let Some(next) = first.checked_add_months(Months::new(months)) else {
+        return Ok(());
+    };
+    for (rollup, finer, finer_column, dimensions) in tables {
+        let delete = Query::delete()
+            .from_table(Alias::new(*rollup))
+            .and_where(Expr::col(Alias::new(column)).eq(first))
+            .to_owned();
+        conn.execute(&delete).await?;
+        let (lower, upper): (sea_orm::Value, sea_orm::Value) = if *finer_column == "hour" {
+            (
+                first.and_hms_opt(0, 0, 0).into(),
+                next.and_hms_opt(0, 0, 0).into(),
+            )
+        } else {
+            (first.into(), next.into())
+        };
+        let mut select = Query::select();
+        select
+            .from(Alias::new(*finer))
+            .expr(Expr::val(first))
+            .and_where(Expr::col(Alias::new(*finer_column)).gte(lower))
+            .and_where(Expr::col(Alias::new(*finer_column)).lt(upper));
+        for dimension in *dimensions {
+            let expr = dimension_expr(backend, *dimension);
+            select.expr(expr.clone());
+            select.add_group_by([expr]);
+        }
+        select
+            .expr(sql::sum_column(backend, "primary_sum"))
+            .expr(sql::sum_column(backend, "cross_sum"));
+        let mut columns = vec![column];
+        columns.extend(dimensions.iter().map(|d| d.as_str()));
+        columns.extend(["primary_sum", "cross_sum"]);
+        insert_select(conn, rollup, &columns, select).await?;
+    }
+    Ok(())
+}
+
+/// The start of the newest hour in the hourly table.
+async fn newest_hour(db: &DatabaseConnection, table: &str) -> Result<Option<NaiveDateTime>, DbErr> {
+    let row = db.query_one(&sql::newest_hour(table)).await?;
+    let newest = match row {
+        Some(row) => row.try_get::<Option<NaiveDateTime>>("", "newest")?,
+        None => None,
+    };
+    Ok(newest.and_then(|t| t.with_minute(0)?.with_second(0)?.with_nanosecond(0)))
 }
 
 async fn insert_select<C: ConnectionTrait>(

@@ -363,7 +363,7 @@ async fn the_sql_command_prints_the_chosen_statement_and_its_plan(backend: Backe
     let with_rollups = sql(request);
     assert!(
         with_rollups.starts_with("-- aggregate_rollup\nSELECT")
-            && with_rollups.contains("rollup_day_country"),
+            && with_rollups.contains("rollup_month_country"),
         "{backend:?}: {with_rollups}"
     );
     assert!(
