@@ -198,11 +198,12 @@ pub fn segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
     let bound = |t: NaiveDateTime| (t != start).then_some(t);
     let mut parts: Vec<Segment> = Vec::new();
     let mut push = |source: Source, from: NaiveDateTime, to: Option<NaiveDateTime>| {
-        if let Some(last) = parts.last_mut() {
-            if last.source == source && last.range.to == Some(from) {
-                last.range.to = to;
-                return;
-            }
+        if let Some(last) = parts.last_mut()
+            && last.source == source
+            && last.range.to == Some(from)
+        {
+            last.range.to = to;
+            return;
         }
         parts.push(Segment {
             source,
@@ -618,10 +619,10 @@ mod tests {
                 "{hour} in {:?} with {cutoff:?}: {parts:?}",
                 query.range
             );
-            if let Some(p) = readers.first() {
-                if p.source != Source::Hourly {
-                    assert!(hour < cutoff.hour, "{hour} read from {p:?} past {cutoff:?}");
-                }
+            if let Some(p) = readers.first()
+                && p.source != Source::Hourly
+            {
+                assert!(hour < cutoff.hour, "{hour} read from {p:?} past {cutoff:?}");
             }
             // Every hour near a bound of a part, the range or the cutoff; every seventh
             // (all hours of the day in turn) elsewhere.
