@@ -216,7 +216,10 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
     let standby = Database::connect(pair.standby_url.as_str()).await.unwrap();
     let caught_up = replayed(&standby, &wal_position(&primary).await, Instant::now()).await;
     eprintln!("standby: caught up with the seeded primary {caught_up:?} after the last write");
-    assert_eq!(scalar(&standby, "SELECT pg_is_in_recovery()::text").await, "true");
+    assert_eq!(
+        scalar(&standby, "SELECT pg_is_in_recovery()::text").await,
+        "true"
+    );
 
     let on_primary = serve(as_user(&pair.primary_url, "stats_reader")).await;
     let on_standby = serve(as_user(&pair.standby_url, "stats_reader")).await;
@@ -238,8 +241,7 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
     for route in stats_backend::routes::table() {
         if let stats_backend::routes::Kind::Data(_) = route.kind {
             assert!(
-                list.iter()
-                    .any(|r| r.split('?').next() == Some(route.path)),
+                list.iter().any(|r| r.split('?').next() == Some(route.path)),
                 "{} is not requested",
                 route.path
             );
@@ -254,7 +256,11 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
             without_clock(&a.body),
             "{request}: the standby answers otherwise"
         );
-        assert_eq!(b.header("x-data-as-of"), a.header("x-data-as-of"), "{request}");
+        assert_eq!(
+            b.header("x-data-as-of"),
+            a.header("x-data-as-of"),
+            "{request}"
+        );
         if !b.body.contains("Current time in ") {
             assert_eq!(b.header("etag"), a.header("etag"), "{request}");
         }
@@ -263,6 +269,46 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
             assert_eq!(again.header("x-cache"), Some("HIT"), "{request}");
         }
     }
+    eprintln!(
+        "standby: {} requests answered the same on the standby as on the primary",
+        list.len()
+    );
+    // Those answers hold data, not just agreement on nothing.
+    for (request, at_least) in [
+        ("/api/get_data?model=hourly&group_by=country", 10),
+        ("/api/get_submissions", 1),
+        ("/api/get_global_sum?model=hourly&time_group=month", 2),
+    ] {
+        let answer = on_standby.get_json(request).await;
+        assert!(
+            answer.as_array().unwrap().len() >= at_least,
+            "{request}: {answer}"
+        );
+    }
+    let requests_csv = on_standby.get(SitePath::HourlyRequestsCsv.path()).await;
+    assert!(
+        requests_csv.body.lines().count() > 1,
+        "{}",
+        requests_csv.body
+    );
+    // The standby answers from the rollups that refresh-rollups built on the primary.
+    let plan = run_cli(
+        &as_user(&pair.standby_url, "stats_reader"),
+        &[
+            "sql",
+            "--plan",
+            "--runs",
+            "1",
+            "/api/get_data?model=hourly&group_by=country",
+        ],
+    );
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(plan_text.contains("rollup_day_country"), "{plan_text}");
     // HEAD and the ops endpoints too; warming reads only.
     assert_eq!(
         on_standby
@@ -273,7 +319,10 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
     );
     let warmed: Value = on_standby
         .client
-        .post(format!("{}/api/cache/warm?invalidate=true", on_standby.address))
+        .post(format!(
+            "{}/api/cache/warm?invalidate=true",
+            on_standby.address
+        ))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -352,12 +401,24 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
             panic!("a 5xx on the standby: {line}");
         }
         if line.starts_with("stats_db_errors_total") {
-            assert!(line.ends_with(" 0"), "a failed query on the standby: {line}");
+            assert!(
+                line.ends_with(" 0"),
+                "a failed query on the standby: {line}"
+            );
         }
     }
     let log = pair.standby_log();
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR:")).collect();
     assert!(errors.is_empty(), "the standby logged errors: {errors:#?}");
+    // The write commands belong on the primary: on the standby they stop at the first write,
+    // saying why, and change nothing.
+    let refused = run_cli(&pair.standby_url, &["refresh-rollups"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("read-only transaction"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     primary.close().await.unwrap();
     standby.close().await.unwrap();
 }

@@ -70,7 +70,10 @@ impl Pair {
             failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
             // Dropping `pair` stops whatever did start and removes the directory.
         }
-        panic!("{SCRIPT} start failed three times:\n{}", failures.join("\n"));
+        panic!(
+            "{SCRIPT} start failed three times:\n{}",
+            failures.join("\n")
+        );
     }
 
     fn script(&self, command: &str) -> Output {
