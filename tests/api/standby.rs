@@ -285,9 +285,20 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
             "{request}: {answer}"
         );
     }
-    let requests_csv = on_standby.get(SitePath::HourlyRequestsCsv.path()).await;
+    // Yesterday in New York (the site's zone) lies wholly inside the three seeded days.
+    let yesterday = newest
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+        - chrono::Days::new(1);
+    let requests_csv = on_standby
+        .get(&format!(
+            "{}?date={}",
+            SitePath::HourlyRequestsCsv.path(),
+            yesterday.format("%Y%m%d")
+        ))
+        .await;
     assert!(
-        requests_csv.body.lines().count() > 1,
+        requests_csv.body.lines().count() > 20,
         "{}",
         requests_csv.body
     );
