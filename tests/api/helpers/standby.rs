@@ -41,7 +41,8 @@ pub struct Pair {
 impl Pair {
     /// Builds and starts a fresh pair (blocking: run it off the async runtime's thread).
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("stats-pg-standby-{}", std::process::id()));
+        remove_orphans();
+        let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
         // A port found free can be taken before the server binds it; then try others.
         let mut failures = Vec::new();
         for _ in 0..3 {
@@ -100,6 +101,30 @@ impl Drop for Pair {
                 "{SCRIPT} stop failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
+        }
+    }
+}
+
+/// The name of a pair's directory in the temp dir, before the test process's id.
+const PREFIX: &str = "stats-pg-standby-";
+
+/// Stops and removes the pairs of test processes that no longer run (killed before their
+/// [`Pair`] was dropped), so that their servers do not outlive them for good.
+fn remove_orphans() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            // The script refuses a directory it did not make.
+            let _ = Command::new("bash")
+                .args([SCRIPT, "stop"])
+                .env("STATS_PG_STANDBY_DIR", entry.path())
+                .output();
         }
     }
 }
