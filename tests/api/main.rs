@@ -23,6 +23,7 @@ mod model;
 mod openapi_driven;
 mod rollups;
 mod site;
+mod standby;
 
 fn main() -> std::process::ExitCode {
     helpers::main(
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
             openapi_driven::tests(),
             rollups::tests(),
             site::tests(),
+            standby::tests(),
         ]
         .concat(),
     )

@@ -2,7 +2,9 @@
 //! as ignored, in the runner's own summary, when their servers cannot be reached.
 //!
 //! Reachability is decided once, before any test runs, within a second per server. With
-//! `STATS_TEST_REQUIRE_DBS=1` (CI) an unreachable server fails its tests instead.
+//! `STATS_TEST_REQUIRE_DBS=1` (CI) an unreachable server fails its tests instead. Tests that
+//! need something else the machine may lack (a browser, PostgreSQL's server binaries for a
+//! standby pair) are ignored or failed the same way.
 
 use std::time::Duration;
 
@@ -18,13 +20,16 @@ pub struct Case {
     pub run: fn(Backend),
     /// Needs Chromium and chromedriver ([`super::browser`]).
     pub browser: bool,
+    /// Runs on PostgreSQL only, against a primary and a hot standby of its own
+    /// ([`super::standby`]) instead of the shared server: needs PostgreSQL's server binaries.
+    pub standby: bool,
 }
 
 /// Declares, for each `async fn name(backend: Backend)` of a module, the module's `tests()`:
 /// one test per backend, `module::sqlite::name`, `module::postgres::name`, `module::mysql::name`.
 #[macro_export]
 macro_rules! backend_tests {
-    (@browser $browser:expr; $($name:ident),+ $(,)?) => {
+    (@needs $browser:expr, $standby:expr; $($name:ident),+ $(,)?) => {
         pub fn tests() -> Vec<$crate::helpers::Case> {
             vec![$(
                 $crate::helpers::Case {
@@ -32,12 +37,13 @@ macro_rules! backend_tests {
                     name: stringify!($name),
                     run: |backend| $crate::helpers::block_on($name(backend)),
                     browser: $browser,
+                    standby: $standby,
                 },
             )+]
         }
     };
     ($($name:ident),+ $(,)?) => {
-        $crate::backend_tests!(@browser false; $($name),+);
+        $crate::backend_tests!(@needs false, false; $($name),+);
     };
 }
 
@@ -46,7 +52,18 @@ macro_rules! backend_tests {
 #[macro_export]
 macro_rules! browser_tests {
     ($($name:ident),+ $(,)?) => {
-        $crate::backend_tests!(@browser true; $($name),+);
+        $crate::backend_tests!(@needs true, false; $($name),+);
+    };
+}
+
+/// Tests of the service against a PostgreSQL primary and hot standby pair that each test
+/// builds ([`super::standby::Pair`]): registered as `module::postgres::name` only, and ignored
+/// (or, when required, failed) where PostgreSQL's server binaries are missing. The shared
+/// PostgreSQL server plays no part in them.
+#[macro_export]
+macro_rules! standby_tests {
+    ($($name:ident),+ $(,)?) => {
+        $crate::backend_tests!(@needs false, true; $($name),+);
     };
 }
 
@@ -151,20 +168,45 @@ pub fn main(cases: Vec<Case>) -> std::process::ExitCode {
             );
         }
     }
+    // Only asked when a standby test is registered; `check` takes a few milliseconds.
+    let no_standby = (!args.list && cases.iter().any(|c| c.standby))
+        .then(super::standby::missing)
+        .flatten();
+    if let Some(reason) = &no_standby {
+        if required {
+            eprintln!(
+                "ERROR: the standby tests are required (STATS_TEST_REQUIRE_DBS=1) but {reason}; \
+                 they fail"
+            );
+        } else {
+            eprintln!(
+                "NOTICE: standby tests ignored: {reason}. They build a PostgreSQL primary and \
+                 hot standby of their own (scripts/pg-standby.sh, Debian's postgresql-15); \
+                 STATS_TEST_REQUIRE_DBS=1 makes this a failure."
+            );
+        }
+    }
     let trials = cases
         .iter()
         .flat_map(|case| {
-            Backend::ALL.map(|backend| {
+            let backends: &[Backend] = if case.standby {
+                &[Backend::Postgres]
+            } else {
+                &Backend::ALL
+            };
+            backends.iter().map(|&backend| {
                 let module = case.module.rsplit("::").next().unwrap_or(case.module);
                 let run = case.run;
+                // A standby test runs on a pair of its own: the shared server does not matter.
+                let server_down = !case.standby && skipped.contains(&backend);
+                let tool_missing = (case.browser && no_browser)
+                    .then(|| "Chromium or chromedriver is missing".to_string())
+                    .or_else(|| no_standby.clone().filter(|_| case.standby));
                 let unreachable = failing
                     .iter()
-                    .find(|(b, _)| *b == backend)
+                    .find(|(b, _)| *b == backend && !case.standby)
                     .map(|(_, reason)| reason.clone())
-                    .or_else(|| {
-                        (case.browser && no_browser && required)
-                            .then(|| "Chromium or chromedriver is missing".to_string())
-                    });
+                    .or_else(|| tool_missing.clone().filter(|_| required));
                 Trial::test(
                     format!("{module}::{}::{}", backend.label(), case.name),
                     move || match unreachable {
@@ -176,9 +218,7 @@ pub fn main(cases: Vec<Case>) -> std::process::ExitCode {
                         }
                     },
                 )
-                .with_ignored_flag(
-                    skipped.contains(&backend) || (case.browser && no_browser && !required),
-                )
+                .with_ignored_flag(server_down || (tool_missing.is_some() && !required))
             })
         })
         .collect();

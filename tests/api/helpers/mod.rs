@@ -1,5 +1,6 @@
 //! Test harness, by concern: databases ([`db`]), rows ([`rows`]), the server under test
-//! ([`server`]), a fault proxy ([`proxy`]) and the runner ([`harness`]).
+//! ([`server`]), a fault proxy ([`proxy`]), a PostgreSQL primary and hot standby pair
+//! ([`standby`]) and the runner ([`harness`]).
 
 pub mod browser;
 mod db;
@@ -7,6 +8,7 @@ mod harness;
 mod proxy;
 mod rows;
 mod server;
+pub mod standby;
 
 use chrono::{NaiveDate, NaiveDateTime};
 

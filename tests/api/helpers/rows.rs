@@ -65,7 +65,7 @@ impl Row {
         self
     }
 
-    pub(super) fn record(&self) -> HourlyRecord<'_> {
+    pub fn record(&self) -> HourlyRecord<'_> {
         HourlyRecord {
             start_dttm: self.start,
             category: &self.category,
