@@ -65,7 +65,7 @@ first_answer() { # days request; prints ms of a fresh process's first answer
 
 median_of_3() { # days request; prints "ms bytes"
   for _ in 1 2 3; do first_answer "$1" "$2"; done | sort -n | sed -n 2p \
-    | awk '{printf "%.1f %d", $1 * 1000, $2}'
+    | awk '{printf "%.1f %d\n", $1 * 1000, $2}'
 }
 
 rollup_bytes() { # days

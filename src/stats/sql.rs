@@ -99,6 +99,14 @@ fn bucket_on(
     if time_group == TimeGroup::Hour && raw_hours {
         return Expr::col(Alias::new(column));
     }
+    if backend == DbBackend::Postgres && matches!(time_group, TimeGroup::Day | TimeGroup::Week) {
+        // A date groups faster than text (a year of days by country: 91 ms rather than 175 ms),
+        // a date column (of the day rollups) is its own bucket, and `rows` labels it.
+        return match column {
+            "day" => Expr::col(Alias::new(column)),
+            _ => Expr::cust(format!("CAST(\"{column}\" AS DATE)")),
+        };
+    }
     let (pg, my, lite) = match time_group {
         TimeGroup::Year => ("YYYY", "%Y", "%Y"),
         TimeGroup::Month => ("YYYY-MM", "%Y-%m", "%Y-%m"),
@@ -201,6 +209,22 @@ fn sum_on(backend: DbBackend, metric: Metric, source: Source) -> SimpleExpr {
         _ => summed,
     };
     Expr::cust(format!("CAST(SUM({summed}) AS {})", int64(backend)))
+}
+
+/// The metric of one row of `source` (whose rows are already one per group), as a 64-bit
+/// integer; NULL counts as 0, as in a sum.
+fn value_on(backend: DbBackend, metric: Metric, source: Source) -> SimpleExpr {
+    let (primary, cross) = source.count_columns();
+    let value = match metric {
+        Metric::Primary => format!("COALESCE(\"{primary}\", 0)"),
+        Metric::Cross => format!("COALESCE(\"{cross}\", 0)"),
+        Metric::Total => format!("COALESCE(\"{primary}\", 0) + COALESCE(\"{cross}\", 0)"),
+    };
+    let value = match backend {
+        DbBackend::MySql => value.replace('"', "`"),
+        _ => value,
+    };
+    Expr::cust(format!("CAST({value} AS {})", int64(backend)))
 }
 
 /// The 64-bit integer type of CAST: MySQL rejects `AS BIGINT`.
@@ -327,6 +351,45 @@ impl Source {
         }
     }
 
+    /// The dimensions whose values, with the period, make a row of this source unique
+    /// (`refresh-rollups` writes one row per key and period); `None` for the hourly table.
+    fn key(self) -> Option<&'static [Dimension]> {
+        use Dimension::*;
+        Some(match self {
+            Source::Hourly => return None,
+            Source::RollupHour => &[],
+            Source::RollupHourCategory | Source::RollupDayCategory | Source::RollupMonthCategory => {
+                &[Category, Archive]
+            }
+            Source::RollupHourCountry | Source::RollupDayCountry | Source::RollupMonthCountry => {
+                &[Country]
+            }
+            Source::RollupHourDownloadType | Source::RollupMonthDownloadType => &[DownloadType],
+            Source::RollupMonthCategoryCountry | Source::RollupYearCategoryCountry => {
+                &[Category, Archive, Country]
+            }
+            Source::RollupDay => &[Category, Archive, Country, DownloadType],
+        })
+    }
+
+    /// Whether `q` groups this source's rows by exactly their key and period, so that each
+    /// row is a group of its own.
+    fn unique_per(self, q: &Aggregate) -> bool {
+        let Some(key) = self.key() else {
+            return false;
+        };
+        let period = match q.time_group {
+            Some(TimeGroup::Hour) => Grain::Hour,
+            Some(TimeGroup::Day) => Grain::Day,
+            Some(TimeGroup::Month) => Grain::Month,
+            Some(TimeGroup::Year) => Grain::Year,
+            Some(TimeGroup::Week) | None => return false,
+        };
+        period == self.grain()
+            && q.dimensions.len() == key.len()
+            && key.iter().all(|d| q.dimensions.contains(d))
+    }
+
     /// The dimensions this source keeps.
     pub fn keeps(self, dimension: Dimension) -> bool {
         use Dimension::*;
@@ -404,7 +467,14 @@ fn aggregate_from(
         select.expr_as(expr.clone(), Alias::new(BUCKET_ALIAS));
         select.add_group_by([expr]);
     }
-    select.expr_as(sum_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
+    if q.shift.is_none() && source.unique_per(q) {
+        // One row per group already (a rollup read by its own key and period): grouping it
+        // again would only cost a hash of every row.
+        select.expr_as(value_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
+        select.clear_group_by();
+    } else {
+        select.expr_as(sum_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
+    }
     let time = Expr::col(Alias::new(source.time_column()));
     if source.by_date() {
         if let Some(from) = range.from {

@@ -319,7 +319,7 @@ async fn a_hot_standby_answers_as_the_primary_and_serves_a_new_hour_within_lag_p
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
-    assert!(plan_text.contains("rollup_day_country"), "{plan_text}");
+    assert!(plan_text.contains("rollup_month_country"), "{plan_text}");
     // HEAD and the ops endpoints too; warming reads only.
     assert_eq!(
         on_standby
