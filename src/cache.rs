@@ -422,6 +422,12 @@ impl AnswerCache {
                 changed.iter().any(|h| key.query.covers(*h))
             });
         }
+        if before.repaired != after.repaired {
+            // Days of any age, which no answer's hours say: every answer may have read them.
+            log::info!("refresh-rollups --verify repaired rollups; dropping every answer");
+            self.invalidate_all();
+            return;
+        }
         if before.legacy != after.legacy {
             log::info!("monthly_downloads changed; dropping the answers that read it");
             self.drop_where("legacy", |key| key.query.reads_legacy());
@@ -587,6 +593,7 @@ mod tests {
             requests: (0, 0),
             changes: None,
             checksums: None,
+            repaired: None,
         }
     }
 

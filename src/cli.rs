@@ -69,7 +69,7 @@ pub enum Command {
     /// hourly table, creating them if needed. Run it after each ingest; answers are exact
     /// without it, only slower for the hours after the rollups' watermark.
     RefreshRollups {
-        /// Then check every day the rollups hold, exactly, against the hourly table, and
+        /// First check every day the rollups hold, exactly, against the hourly table, and
         /// rebuild the days that differ. Run it daily where the hourly table has no change
         /// log: it finds the rewrites the freshness probe cannot see there (older than
         /// `cache.probe_hours`, rows and sums kept).
@@ -352,6 +352,10 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => explain(&settings, &request, runs, plan).await?,
         Command::RefreshRollups { verify } => {
             let db = writer(&settings).await?;
+            // The days held first, then the new hours.
+            if verify {
+                verify_rollups(&db, &settings.database.table).await?;
+            }
             let report = crate::write::rollups::refresh(&db, &settings.database.table).await?;
             log::info!(
                 "rollups refreshed: {} day(s) rebuilt in {:.1} s, {}",
@@ -362,9 +366,6 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                     |w| format!("hours before {w} rolled up")
                 )
             );
-            if verify {
-                verify_rollups(&db, &settings.database.table).await?;
-            }
         }
         Command::ImportLegacy { file } => {
             let text = read(&file)?;

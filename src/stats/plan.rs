@@ -139,6 +139,19 @@ fn first_checksum_change(
         .copied()
 }
 
+/// When `refresh-rollups --verify` last repaired rollups (`rollup_state` row `repaired`).
+pub async fn repaired<C: ConnectionTrait>(conn: &C) -> Result<Option<NaiveDateTime>, DbErr> {
+    let select = Query::select()
+        .from(Alias::new("rollup_state"))
+        .column(Alias::new("watermark"))
+        .and_where(Expr::col(Alias::new("name")).eq("repaired"))
+        .to_owned();
+    match conn.query_one(&select).await? {
+        Some(row) => row.try_get::<Option<NaiveDateTime>>("", "watermark"),
+        None => Ok(None),
+    }
+}
+
 pub async fn watermark<C: ConnectionTrait>(conn: &C) -> Result<Option<NaiveDateTime>, DbErr> {
     let select = Query::select()
         .from(Alias::new("rollup_state"))

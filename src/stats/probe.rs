@@ -29,6 +29,9 @@ pub struct Fingerprint {
     /// ([`super::sql::checksum_expr`]), which a count-preserving rewrite changes too. `None`
     /// where the change log is read instead (it sees every rewrite; the checksum is not computed).
     pub checksums: Option<BTreeMap<NaiveDateTime, i64>>,
+    /// When `refresh-rollups --verify` last repaired rollups it found wrong (`None`: never, or
+    /// no rollups): days of any age changed under the answers.
+    pub repaired: Option<NaiveDateTime>,
 }
 
 /// Adds the rows of [`sql::probe`] to per-hour (rows, primary sum, cross sum).

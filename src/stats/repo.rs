@@ -144,6 +144,7 @@ impl Repository {
             )
         });
         let requests = self.requests_summary().await;
+        let repaired = plan::repaired(&self.db).await.ok().flatten();
         Ok(Fingerprint {
             newest,
             window_start,
@@ -155,6 +156,7 @@ impl Repository {
             requests: requests.unwrap_or((0, 0)),
             changes,
             checksums,
+            repaired,
         })
     }
 

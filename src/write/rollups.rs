@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Duration, NaiveDate, NaiveDateTime, Timelike};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
@@ -62,10 +62,12 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
             .flat_map(|log| log.keys().map(NaiveDateTime::date)),
     );
     if let Some(live_checksums) = &live_checksums {
-        days.extend(checksum_days(
-            &rollup_checksums(&tx, None).await?,
-            live_checksums,
-        ));
+        let stored_checksums = rollup_checksums(&tx, None).await?;
+        days.extend(checksum_days(&stored_checksums, live_checksums));
+        // The probe watches only its window: answers may have read any hour rewritten here.
+        if held_hours_rewritten(&stored, &live, &stored_checksums, live_checksums) {
+            mark_repaired(&tx).await?;
+        }
     }
     let mut progress = Progress::new("rebuilding rollup days", days.len() as u64, "days");
     for day in &days {
@@ -148,6 +150,20 @@ fn checksum_days(
         .filter(|h| stored.get(*h).copied().flatten() != live.get(*h).copied())
         .map(NaiveDateTime::date)
         .collect()
+}
+
+/// Whether an hour the rollups hold was rewritten in the hourly table (deleted, or with other
+/// rows, sums or checksum), as opposed to new hours only.
+fn held_hours_rewritten(
+    stored: &BTreeMap<NaiveDateTime, (i64, i64, i64)>,
+    live: &BTreeMap<NaiveDateTime, (i64, i64, i64)>,
+    stored_checksums: &BTreeMap<NaiveDateTime, Option<i64>>,
+    live_checksums: &BTreeMap<NaiveDateTime, i64>,
+) -> bool {
+    stored.iter().any(|(h, held)| live.get(h) != Some(held))
+        || stored_checksums
+            .iter()
+            .any(|(h, held)| held.is_some_and(|c| live_checksums.get(h) != Some(&c)))
 }
 
 /// Stores in `rollup_hour` the content checksum of each hour of `day` (the rows
@@ -425,7 +441,7 @@ type Groups = BTreeMap<(Option<NaiveDateTime>, Vec<Option<String>>), (i64, i64, 
 /// change log). It catches what the freshness probe cannot see without a change log: a rewrite
 /// older than the probe window that kept its hour's rows and sums. It reads every hourly row
 /// once per rollup table, so it costs about as much as rebuilding everything, but writes only
-/// the days that differ; run it after a refresh (`refresh-rollups --verify` does).
+/// the days that differ; `refresh-rollups --verify` runs it before the refresh.
 pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport, DbErr> {
     let started = std::time::Instant::now();
     let Some(watermark) = watermark(db).await? else {
@@ -474,6 +490,7 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
                 cover_day(&tx, table, *day, watermark).await?;
             }
         }
+        mark_repaired(&tx).await?;
         tx.commit().await?;
         let tables: Vec<&str> = VERIFIED_ROLLUPS.iter().map(|r| r.table).collect();
         super::analyze(db, &tables).await?;
@@ -658,7 +675,7 @@ async fn cover_day<C: ConnectionTrait>(
         None => None,
     };
     let Some(covered) = newest
-        .and_then(|n| n.date().and_hms_opt(chrono::Timelike::hour(&n), 0, 0))
+        .and_then(|n| n.date().and_hms_opt(n.hour(), 0, 0))
         .map(|h| h + Duration::hours(1))
         .filter(|c| *c > watermark)
     else {
@@ -670,5 +687,30 @@ async fn cover_day<C: ConnectionTrait>(
         .and_where(Expr::col(Alias::new("name")).eq("rollups"))
         .to_owned();
     conn.execute(&update).await?;
+    Ok(())
+}
+
+/// Records in `rollup_state` (row `repaired`) that rollups were repaired, at a time later than
+/// the one recorded before: the freshness probe of every instance then drops its answers,
+/// which may have read the days (of any age) that were wrong.
+async fn mark_repaired<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    let before = crate::stats::plan::repaired(conn).await?;
+    // Whole seconds, as every backend stores them.
+    let now = chrono::Utc::now()
+        .naive_utc()
+        .with_nanosecond(0)
+        .unwrap_or_default();
+    let at = before.map_or(now, |b| Ord::max(now, b + Duration::seconds(1)));
+    let mut upsert = Query::insert();
+    upsert
+        .into_table(Alias::new("rollup_state"))
+        .columns([Alias::new("name"), Alias::new("watermark")])
+        .values_panic(["repaired".into(), at.into()])
+        .on_conflict(
+            OnConflict::column(Alias::new("name"))
+                .update_column(Alias::new("watermark"))
+                .to_owned(),
+        );
+    conn.execute(&upsert).await?;
     Ok(())
 }

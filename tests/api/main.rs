@@ -23,6 +23,7 @@ mod model;
 mod openapi_driven;
 mod rollups;
 mod site;
+mod window_checksum;
 
 fn main() -> std::process::ExitCode {
     helpers::main(
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
             openapi_driven::tests(),
             rollups::tests(),
             site::tests(),
+            window_checksum::tests(),
         ]
         .concat(),
     )
