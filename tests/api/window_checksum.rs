@@ -273,6 +273,32 @@ async fn counts_moved_between_countries_in_an_older_hour_are_repaired_by_refresh
         stdout.contains("20 day(s) checked") && stdout.contains("none differed"),
         "{backend:?}: {stdout}"
     );
+    // Every rollup table is checked, the day tables too, and the watermark's own day: a
+    // wrong day rollup of the newest day, and a new hour of it ingested after the refresh.
+    app.db
+        .writer
+        .execute_unprepared(
+            "UPDATE rollup_day_country SET primary_sum = primary_sum + 100 \
+             WHERE day = '2026-11-20' AND country = 'india'",
+        )
+        .await
+        .unwrap();
+    app.db
+        .insert(&[Row::at(dt("2026-11-20 12:00:00"))
+            .country("france")
+            .primary(6)])
+        .await;
+    let out = run_cli(&app.db.url, &["refresh-rollups", "--verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("20 day(s) checked")
+            && stdout.contains("1 differed and were rebuilt: 2026-11-20"),
+        "{backend:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually_as_the_table_says(&app, &app.db, Duration::from_secs(3), "day repaired").await;
+    let fresh = start_on(&app.db).await;
+    eventually_as_the_table_says(&fresh, &app.db, Duration::ZERO, "fresh, day repaired").await;
     app.finish().await;
 }
 
