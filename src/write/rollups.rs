@@ -24,7 +24,8 @@ pub struct RefreshReport {
 /// Brings the rollups up to date with the hourly table: the days whose per-hour row counts or
 /// sums differ from what the rollups hold are rebuilt, and the watermark moves to the hour
 /// after the newest. One transaction; incremental, so running it after every ingest is cheap
-/// apart from the one grouped scan that compares the hours.
+/// apart from the one grouped scan that compares the hours. Without a change log the hours'
+/// content checksums (`sql::checksum_expr`) are compared and stored too.
 pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshReport, DbErr> {
     let started = std::time::Instant::now();
     let backend = db.get_database_backend();
