@@ -715,3 +715,61 @@ async fn mark_repaired<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     conn.execute(&upsert).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 1)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .unwrap()
+    }
+
+    #[test]
+    fn new_hours_are_no_repair_and_a_held_hour_with_other_rows_sums_or_checksum_is() {
+        let stored = BTreeMap::from([(at(1), (2, 25, 3))]);
+        let checksums = BTreeMap::from([(at(1), Some(7))]);
+        let mut live = stored.clone();
+        let mut live_checksums = BTreeMap::from([(at(1), 7)]);
+        live.insert(at(2), (1, 1, 0));
+        live_checksums.insert(at(2), 9);
+        assert!(!held_hours_rewritten(
+            &stored,
+            &live,
+            &checksums,
+            &live_checksums
+        ));
+        assert_eq!(
+            checksum_days(&checksums, &live_checksums),
+            BTreeSet::from([at(2).date()])
+        );
+        // Counts moved between countries: rows and sums stay, the checksum does not.
+        live_checksums.insert(at(1), 8);
+        assert!(held_hours_rewritten(
+            &stored,
+            &live,
+            &checksums,
+            &live_checksums
+        ));
+        live_checksums.insert(at(1), 7);
+        // A held hour deleted.
+        live.remove(&at(1));
+        assert!(held_hours_rewritten(
+            &stored,
+            &live,
+            &checksums,
+            &live_checksums
+        ));
+        // Rolled up while there was a change log: no checksum to compare, the day is rebuilt
+        // to store one, and that is no repair.
+        let unknown = BTreeMap::from([(at(1), None)]);
+        assert!(!held_hours_rewritten(
+            &stored,
+            &stored,
+            &unknown,
+            &live_checksums
+        ));
+        assert!(checksum_days(&unknown, &live_checksums).contains(&at(1).date()));
+    }
+}
