@@ -536,8 +536,8 @@ pub const SQLITE_HASH_WEIGHTS: [i64; SQLITE_HASH_TERMS] = {
 /// exact values (bytes on MySQL, as [`dimension_expr`] compares them; NULL apart from every
 /// text, the empty one included).
 ///
-/// - PostgreSQL: the low 31 bits of the XOR of each column's `hashtextextended` (64-bit, the
-///   column's own seed 1 to 4; NULL as the seed itself).
+/// - PostgreSQL (11 or later): the low 31 bits of the XOR of each column's `hashtextextended`
+///   (64-bit, the column's own seed 1 to 4; NULL as the seed itself).
 /// - MySQL and MariaDB: `CRC32` of the same as binary UTF-8 (`CONCAT_WS` with `CHAR(31)`),
 ///   reduced mod P; both have it (MySQL 8.4, MariaDB 10.11).
 /// - SQLite has no hash function: a weighted sum, mod P, of the code points of the first and
