@@ -4,8 +4,8 @@
 //! The key is the normalized [`Query`]; the value is the serialized body with its ETag. An answer
 //! that covers the newest hour of data (or later) lives `cache.recent_ttl`, others `cache.ttl`,
 //! and a daily answer no longer than until its next hour starts. Every `cache.probe_interval` each
-//! instance reads a fingerprint of the newest `cache.probe_hours` hours (rows and sums per hour)
-//! and of the monthly tables, and drops the answers whose hours changed. See
+//! instance reads a fingerprint of the newest `cache.probe_hours` hours (rows and sums per hour,
+//! and a content checksum where there is no change log) and of the monthly tables, and drops the answers whose hours changed. See
 //! docs/ARCHITECTURE.md for the guarantee.
 
 use std::collections::BTreeSet;
@@ -422,6 +422,12 @@ impl AnswerCache {
                 changed.iter().any(|h| key.query.covers(*h))
             });
         }
+        if before.repaired != after.repaired {
+            // Days of any age, which no answer's hours say: every answer may have read them.
+            log::info!("refresh-rollups --verify repaired rollups; dropping every answer");
+            self.invalidate_all();
+            return;
+        }
         if before.legacy != after.legacy {
             log::info!("monthly_downloads changed; dropping the answers that read it");
             self.drop_where("legacy", |key| key.query.reads_legacy());
@@ -503,10 +509,12 @@ impl AnswerCache {
     }
 }
 
-/// Hours inside the newer window whose rows or sums differ, or that appeared or vanished; and,
-/// at any age, the hours the change log counted new changes in.
+/// Hours inside the newer window whose rows or sums (or, without a change log, checksums)
+/// differ, or that appeared or vanished; and, at any age, the hours the change log counted new
+/// changes in.
 fn changed_hours(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDateTime> {
     let mut changed = window_changes(before, after);
+    changed.extend(checksum_changes(before, after));
     if let (Some(old), Some(new)) = (&before.changes, &after.changes) {
         // A count that grew; an hour that left the log was consumed by a refresh, which
         // changes no answer.
@@ -529,6 +537,24 @@ fn window_changes(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDa
     keys.into_iter()
         .filter(|h| start.is_none_or(|s| **h >= s))
         .filter(|h| before.hours.get(*h) != after.hours.get(*h))
+        .copied()
+        .collect()
+}
+
+/// Hours inside the newer window whose content checksum differs, where both readings have
+/// checksums (no change log): a count-preserving rewrite (counts moved between countries).
+fn checksum_changes(before: &Fingerprint, after: &Fingerprint) -> BTreeSet<NaiveDateTime> {
+    let (Some(old), Some(new)) = (&before.checksums, &after.checksums) else {
+        return BTreeSet::new();
+    };
+    let start = match (before.window_start, after.window_start) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    old.keys()
+        .chain(new.keys())
+        .filter(|h| start.is_none_or(|s| **h >= s))
+        .filter(|h| old.get(*h) != new.get(*h))
         .copied()
         .collect()
 }
@@ -566,6 +592,8 @@ mod tests {
             submissions: (0, 0),
             requests: (0, 0),
             changes: None,
+            checksums: None,
+            repaired: None,
         }
     }
 
@@ -593,6 +621,30 @@ mod tests {
             .collect();
         assert_eq!(changed, ["2026-03-08 10:00:00", "2026-03-08 11:00:00"]);
         assert!(changed_hours(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn without_a_change_log_a_checksum_that_moved_is_a_change_even_with_rows_and_sums_kept() {
+        let hours = [("2026-03-08 09:00", 2), ("2026-03-08 10:00", 3)];
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        let mut before = fp("2026-03-08 10:00", &hours);
+        before.checksums = Some(BTreeMap::from([
+            (t("2026-03-08 09:00"), 7),
+            (t("2026-03-08 10:00"), 8),
+        ]));
+        let mut after = before.clone();
+        after.checksums = Some(BTreeMap::from([
+            (t("2026-03-08 09:00"), 9),
+            (t("2026-03-08 10:00"), 8),
+        ]));
+        let changed: Vec<String> = changed_hours(&before, &after)
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        assert_eq!(changed, ["2026-03-08 09:00:00"]);
+        // A reading without checksums (the change log appeared) compares nothing there.
+        after.checksums = None;
+        assert!(changed_hours(&before, &after).is_empty());
     }
 
     #[test]

@@ -68,7 +68,14 @@ pub enum Command {
     /// Bring the rollups (summary tables that make cold answers fast) up to date with the
     /// hourly table, creating them if needed. Run it after each ingest; answers are exact
     /// without it, only slower for the hours after the rollups' watermark.
-    RefreshRollups,
+    RefreshRollups {
+        /// First check every day the rollups hold, exactly, against the hourly table, and
+        /// rebuild the days that differ. Run it daily where the hourly table has no change
+        /// log: it finds the rewrites the freshness probe cannot see there (older than
+        /// `cache.probe_hours`, rows and sums kept).
+        #[arg(long)]
+        verify: bool,
+    },
     /// Print the SQL the service runs for a request (as it would now, with the rollups it
     /// would use), then run that SQL directly `--runs` times and print its timing. For
     /// benchmarks and for reading query plans.
@@ -343,8 +350,12 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             runs,
             plan,
         } => explain(&settings, &request, runs, plan).await?,
-        Command::RefreshRollups => {
+        Command::RefreshRollups { verify } => {
             let db = writer(&settings).await?;
+            // The days held first, then the new hours.
+            if verify {
+                verify_rollups(&db, &settings.database.table).await?;
+            }
             let report = crate::write::rollups::refresh(&db, &settings.database.table).await?;
             log::info!(
                 "rollups refreshed: {} day(s) rebuilt in {:.1} s, {}",
@@ -400,6 +411,30 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `refresh-rollups --verify`: checks every held day and says, on standard output and in the
+/// log, how many were checked, which differed (and were rebuilt) and how long it took.
+async fn verify_rollups(db: &DatabaseConnection, table: &str) -> anyhow::Result<()> {
+    let report = crate::write::rollups::verify(db, table).await?;
+    let differed = match report.differed.as_slice() {
+        [] => "none differed".to_string(),
+        days => format!(
+            "{} differed and were rebuilt: {}",
+            days.len(),
+            days.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let line = format!(
+        "rollups verified: {} day(s) checked in {:.1} s, {differed}",
+        report.days_checked, report.seconds
+    );
+    log::info!("{line}");
+    println!("{line}");
     Ok(())
 }
 

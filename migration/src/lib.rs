@@ -14,6 +14,7 @@ mod m20261201_000001_no_pad_and_nullable_archive_rollups;
 mod m20261201_000010_edge_requests;
 mod m20261201_000020_hourly_rollups_by_dimension;
 mod m20261201_000030_hourly_change_log;
+mod m20261201_000040_rollup_hour_checksum;
 mod m20261201_000050_month_and_year_rollups;
 
 pub use m20261201_000030_hourly_change_log::change_log_sql;
@@ -52,6 +53,7 @@ impl MigratorTraitSelf for Migrator {
             Box::new(m20261201_000030_hourly_change_log::Migration {
                 hourly_table: self.hourly_table.clone(),
             }),
+            Box::new(m20261201_000040_rollup_hour_checksum::Migration),
             Box::new(m20261201_000050_month_and_year_rollups::Migration),
         ]
     }

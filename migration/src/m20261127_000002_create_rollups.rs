@@ -22,6 +22,7 @@ enum RollupHour {
     Rows,
     PrimarySum,
     CrossSum,
+    Checksum,
 }
 
 #[derive(DeriveIden)]
@@ -100,6 +101,9 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                         .big_integer()
                         .not_null(),
                 )
+                // The hour's content checksum (since m20261201_000040), where there is no
+                // change log; NULL where there is one.
+                .col(ColumnDef::new(RollupHour::Checksum).big_integer().null())
                 .to_owned(),
         )
         .await?;

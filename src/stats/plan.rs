@@ -4,9 +4,10 @@
 //!
 //! The rollups hold exactly the hours before their watermark. A query reads them for those
 //! hours and the hourly table for the rest, so an answer is exact however far behind they are.
-//! The freshness probe also compares the rollups' per-hour totals with the hourly table's for
-//! the newest `cache.probe_hours` hours; where an ingest rewrote an hour the rollups still
-//! hold, the cutoff moves back to the start of that day until the next refresh.
+//! The freshness probe also compares the rollups' per-hour totals (and, without a change log,
+//! content checksums) with the hourly table's for the newest `cache.probe_hours` hours; where
+//! an ingest rewrote an hour the rollups still hold, the cutoff moves back to the start of that
+//! day until the next refresh.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -286,6 +287,62 @@ pub async fn rollup_hours<C: ConnectionTrait>(
         .collect()
 }
 
+/// The content checksums `rollup_hour` holds for hours from `from` on (`None`: the hour was
+/// rolled up while a change log was kept, without one), in [0, P).
+pub async fn rollup_checksums<C: ConnectionTrait>(
+    conn: &C,
+    from: Option<NaiveDateTime>,
+) -> Result<BTreeMap<NaiveDateTime, Option<i64>>, DbErr> {
+    let mut select = Query::select();
+    select
+        .from(Alias::new("rollup_hour"))
+        .columns([Alias::new("hour"), Alias::new("checksum")]);
+    if let Some(from) = from {
+        select.and_where(Expr::col(Alias::new("hour")).gte(from));
+    }
+    let rows = conn.query_all(&select).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<NaiveDateTime>("", "hour")?,
+                r.try_get::<Option<i64>>("", "checksum")?
+                    .map(|c| c.rem_euclid(super::sql::CHECKSUM_MODULUS)),
+            ))
+        })
+        .collect()
+}
+
+/// The first hour of the window, before `watermark`, whose checksum in the hourly table
+/// (`live`, read where there is no change log) differs from the one `rollup_hour` holds: a
+/// rewrite that kept the hour's rows and sums.
+fn first_checksum_change(
+    stored: &BTreeMap<NaiveDateTime, Option<i64>>,
+    live: &Fingerprint,
+    watermark: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let checksums = live.checksums.as_ref()?;
+    stored
+        .keys()
+        .chain(checksums.keys())
+        .filter(|h| **h < watermark && live.window_start.is_none_or(|s| **h >= s))
+        .filter(|h| stored.get(*h).copied().flatten() != checksums.get(*h).copied())
+        .min()
+        .copied()
+}
+
+/// When `refresh-rollups --verify` last repaired rollups (`rollup_state` row `repaired`).
+pub async fn repaired<C: ConnectionTrait>(conn: &C) -> Result<Option<NaiveDateTime>, DbErr> {
+    let select = Query::select()
+        .from(Alias::new("rollup_state"))
+        .column(Alias::new("watermark"))
+        .and_where(Expr::col(Alias::new("name")).eq("repaired"))
+        .to_owned();
+    match conn.query_one(&select).await? {
+        Some(row) => row.try_get::<Option<NaiveDateTime>>("", "watermark"),
+        None => Ok(None),
+    }
+}
+
 pub async fn watermark<C: ConnectionTrait>(conn: &C) -> Result<Option<NaiveDateTime>, DbErr> {
     let select = Query::select()
         .from(Alias::new("rollup_state"))
@@ -339,7 +396,16 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
         .filter(|h| **h < watermark)
         .min()
         .copied();
-    let first_changed = in_window.into_iter().chain(logged).min();
+    // Without a change log, rewrites that kept rows and sums show in the checksums.
+    let rewritten = match live.checksums {
+        Some(_) => first_checksum_change(
+            &rollup_checksums(db, live.window_start).await?,
+            live,
+            watermark,
+        ),
+        None => None,
+    };
+    let first_changed = in_window.into_iter().chain(logged).chain(rewritten).min();
     Ok(Some(match first_changed {
         None => Cutoff::at_watermark(watermark),
         Some(changed) => Cutoff::before_change(changed),

@@ -1,5 +1,6 @@
 //! The freshness probe's reading of the database: per hour of the newest window the row count
-//! and both sums, and the size of the monthly tables. The cache compares two readings to find
+//! and both sums (and, without a change log, a content checksum), and the size of the monthly
+//! tables. The cache compares two readings to find
 //! what changed; the planner compares one with the rollups.
 
 use std::collections::BTreeMap;
@@ -24,6 +25,13 @@ pub struct Fingerprint {
     /// The change log of the hourly table (`hourly_changes`: per hour, how many row changes it
     /// has seen since `refresh-rollups` last consumed it); `None` where there is no change log.
     pub changes: Option<BTreeMap<NaiveDateTime, i64>>,
+    /// Where there is no change log: the content checksum of each hour of the window
+    /// ([`super::sql::checksum_expr`]), which a count-preserving rewrite changes too. `None`
+    /// where the change log is read instead (it sees every rewrite; the checksum is not computed).
+    pub checksums: Option<BTreeMap<NaiveDateTime, i64>>,
+    /// When `refresh-rollups --verify` last repaired rollups it found wrong (`None`: never, or
+    /// no rollups): days of any age changed under the answers.
+    pub repaired: Option<NaiveDateTime>,
 }
 
 /// Adds the rows of [`sql::probe`] to per-hour (rows, primary sum, cross sum).
@@ -41,4 +49,31 @@ pub fn add_probe_rows(
         }
     }
     Ok(())
+}
+
+/// Adds the checksums of the rows of [`super::sql::probe_with_checksum`] to per-hour
+/// checksums (rows stamped inside an hour come back as groups of their own on PostgreSQL and
+/// MySQL, see `sql::hour_is_raw`).
+pub fn add_probe_checksums(
+    rows: &[QueryResult],
+    backend: DbBackend,
+    by_hour: &mut BTreeMap<NaiveDateTime, i64>,
+) -> Result<(), DbErr> {
+    for row in rows {
+        if let Some(hour) = bucket_hour(row, super::sql::hour_is_raw(backend))? {
+            let checksum = row
+                .try_get::<Option<i64>>("", super::sql::CHECKSUM_ALIAS)?
+                .unwrap_or(0);
+            let sum = by_hour.entry(hour).or_default();
+            *sum = add_checksum(*sum, checksum);
+        }
+    }
+    Ok(())
+}
+
+/// Two checksums of disjoint rows combined: their sum mod P, in [0, P) whatever the signs the
+/// database's remainders had.
+pub fn add_checksum(a: i64, b: i64) -> i64 {
+    let p = super::sql::CHECKSUM_MODULUS;
+    (a.rem_euclid(p) + b.rem_euclid(p)) % p
 }

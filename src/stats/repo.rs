@@ -14,7 +14,7 @@ use entity::{monthly_downloads, monthly_submissions};
 use crate::metrics::Metrics;
 
 use super::plan::{self, Cutoff};
-use super::probe::{Fingerprint, add_probe_rows};
+use super::probe::{Fingerprint, add_probe_checksums, add_probe_rows};
 use super::rows::{AggRow, decode_group, merge_equal_groups};
 use super::sql::{self, Aggregate};
 
@@ -115,11 +115,21 @@ impl Repository {
     pub async fn fingerprint(&self, hours: u32) -> Result<Fingerprint, DbErr> {
         let newest = self.newest_hour().await?;
         let window_start = newest.map(|n| n - chrono::Duration::hours(i64::from(hours)));
+        // No change log (someone else's table, no triggers): the per-hour sums of the window,
+        // and a content checksum that a count-preserving rewrite changes too.
+        let changes = self.pending_changes().await.ok();
         let mut by_hour = BTreeMap::new();
+        let mut checksums = changes.is_none().then(BTreeMap::new);
         if let Some(from) = window_start {
-            let stmt = sql::probe(self.backend(), &self.table, Some(from));
+            let stmt = match checksums {
+                Some(_) => sql::probe_with_checksum(self.backend(), &self.table, Some(from)),
+                None => sql::probe(self.backend(), &self.table, Some(from)),
+            };
             let rows = self.timed("probe", self.db.query_all(&stmt)).await?;
             add_probe_rows(&rows, self.backend(), &mut by_hour)?;
+            if let Some(checksums) = &mut checksums {
+                add_probe_checksums(&rows, self.backend(), checksums)?;
+            }
         }
         let legacy = self.legacy_months().await.map(|months| {
             (
@@ -134,8 +144,7 @@ impl Repository {
             )
         });
         let requests = self.requests_summary().await;
-        // No change log (someone else's table, no triggers): the per-hour sums of the window.
-        let changes = self.pending_changes().await.ok();
+        let repaired = plan::repaired(&self.db).await.ok().flatten();
         Ok(Fingerprint {
             newest,
             window_start,
@@ -146,6 +155,8 @@ impl Repository {
             submissions: submissions.unwrap_or((0, 0)),
             requests: requests.unwrap_or((0, 0)),
             changes,
+            checksums,
+            repaired,
         })
     }
 

@@ -30,7 +30,7 @@ pub fn bucket_hour(row: &QueryResult, raw: bool) -> Result<Option<NaiveDateTime>
 
 /// A dimension value: text, or on MySQL the binary string of `sql::dimension_expr`, which
 /// holds UTF-8 (the column's value converted to utf8mb4).
-fn dimension_value(
+pub fn dimension_value(
     row: &QueryResult,
     alias: &str,
     backend: DbBackend,

@@ -358,9 +358,9 @@ impl Source {
         Some(match self {
             Source::Hourly => return None,
             Source::RollupHour => &[],
-            Source::RollupHourCategory | Source::RollupDayCategory | Source::RollupMonthCategory => {
-                &[Category, Archive]
-            }
+            Source::RollupHourCategory
+            | Source::RollupDayCategory
+            | Source::RollupMonthCategory => &[Category, Archive],
             Source::RollupHourCountry | Source::RollupDayCountry | Source::RollupMonthCountry => {
                 &[Country]
             }
@@ -576,6 +576,150 @@ pub fn probe(backend: DbBackend, table: &str, from: Option<NaiveDateTime>) -> Se
     select
 }
 
+/// [`probe`] with the content checksum of each hour ([`checksum_expr`]) as `checksum`: what the
+/// probe reads, and `refresh-rollups` stores in `rollup_hour`, where there is no change log.
+pub fn probe_with_checksum(
+    backend: DbBackend,
+    table: &str,
+    from: Option<NaiveDateTime>,
+) -> SelectStatement {
+    let mut select = probe(backend, table, from);
+    select.expr_as(checksum_expr(backend), Alias::new(CHECKSUM_ALIAS));
+    select
+}
+
+/// The column of [`probe_with_checksum`] that holds the checksum.
+pub const CHECKSUM_ALIAS: &str = "checksum";
+
+/// P of the content checksum, the prime 2^31 − 1. Every factor stays below it, so a product of
+/// two fits 64 bits on every backend, and so does the sum of a term per row.
+pub const CHECKSUM_MODULUS: i64 = 2_147_483_647;
+
+/// K of the content checksum: a row counts as `primary + K·cross (mod P)`. Chosen so that
+/// `Δp + K·Δc ≡ 0 (mod P)` has no solution with `|Δp|, |Δc| <= 40,000` other than zero (a test
+/// checks it): moving up to 40,000 primary and cross downloads, in any mix, from one key to
+/// another of an hour always changes the checksum.
+pub const CHECKSUM_CROSS_WEIGHT: i64 = 1_292_871_926;
+
+/// The content checksum of a group of hourly rows, a BIGINT in (−P, P):
+/// `SUM(hash(category, archive, country, download_type) · (primary + K·cross)) mod P`, with the
+/// counts' NULL as 0 and each term reduced mod P. Rows and sums stay the same when counts move
+/// from one key to another (a country to another, a category to another); this does not,
+/// unless the two keys hash alike mod P ([`key_hash`]). Exact arithmetic on every backend
+/// (PostgreSQL and MySQL sum exactly, SQLite's terms are below P), deterministic per backend;
+/// the number differs between backends, and is only ever compared with itself.
+/// Sums of groups combine by addition mod P ([`super::probe::add_checksum`]).
+pub fn checksum_expr(backend: DbBackend) -> SimpleExpr {
+    let p = CHECKSUM_MODULUS;
+    let k = CHECKSUM_CROSS_WEIGHT;
+    let int = int64(backend);
+    let (primary, cross) = match backend {
+        DbBackend::MySql => ("`primary_count`", "`cross_count`"),
+        _ => ("\"primary_count\"", "\"cross_count\""),
+    };
+    // PostgreSQL's INTEGER would overflow on K times a count: 64 bits first.
+    let counts = format!(
+        "((CAST(COALESCE({primary}, 0) AS {int}) + {k} * CAST(COALESCE({cross}, 0) AS {int})) % {p})"
+    );
+    let hash = key_hash(backend);
+    Expr::cust(format!(
+        "CAST((SUM(({hash}) * {counts} % {p}) % {p}) AS {int})"
+    ))
+}
+
+/// The key columns of [`key_hash`] (every dimension; a test checks none is missing), and the
+/// characters of each that SQLite's reads: how many from the start, how many from the end. Chosen against the arXiv taxonomy and the country names
+/// the logs write (a test checks every pair): `physics.chem-ph` and `physics.atom-ph` share the
+/// first four and the last four characters and their length, so categories read six from the end.
+pub const SQLITE_HASH_POSITIONS: [(Dimension, i64, i64); 4] = [
+    (Dimension::Category, 4, 6),
+    (Dimension::Archive, 3, 3),
+    (Dimension::Country, 4, 6),
+    (Dimension::DownloadType, 2, 2),
+];
+
+/// The number of weights of SQLite's [`key_hash`]: one per character read, one per length.
+const SQLITE_HASH_TERMS: usize = 34;
+
+/// The weights of SQLite's [`key_hash`]: fixed pseudo-random numbers below 2^30 (splitmix64
+/// from seed 16), so that a weighted sum of 34 code points (below 2^21) stays far below 2^63.
+pub const SQLITE_HASH_WEIGHTS: [i64; SQLITE_HASH_TERMS] = {
+    let mut weights = [0i64; SQLITE_HASH_TERMS];
+    let mut state: u64 = 16;
+    let mut i = 0;
+    while i < SQLITE_HASH_TERMS {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // Below 2^30 and never 0.
+        weights[i] = (z >> 34) as i64 | 1;
+        i += 1;
+    }
+    weights
+};
+
+/// A row's key (category, archive, country, download type) as a number in [0, P), from the
+/// exact values (bytes on MySQL, as [`dimension_expr`] compares them; NULL apart from every
+/// text, the empty one included).
+///
+/// - PostgreSQL (11 or later): the low 31 bits of the XOR of each column's `hashtextextended`
+///   (64-bit, the column's own seed 1 to 4; NULL as the seed itself).
+/// - MySQL and MariaDB: `CRC32` of the same as binary UTF-8 (`CONCAT_WS` with `CHAR(31)`),
+///   reduced mod P; both have it (MySQL 8.4, MariaDB 10.11).
+/// - SQLite has no hash function: a weighted sum, mod P, of the code points of the first and
+///   last characters of each column ([`SQLITE_HASH_POSITIONS`]; a missing one counts 0) and of
+///   each length + 1 (NULL: 0), with [`SQLITE_HASH_WEIGHTS`]. Two keys collide when every
+///   column has the same length and the same characters at those positions (values that differ
+///   only in the middle: `physics.chem-ph` and `physics.atom-ph` would, with four from the
+///   end), or when the weighted differences happen to be a multiple of P (for a change at one
+///   position never, P being prime and each weight and code point below it).
+pub fn key_hash(backend: DbBackend) -> String {
+    let p = CHECKSUM_MODULUS;
+    let columns = SQLITE_HASH_POSITIONS.map(|(d, _, _)| d.column_name());
+    match backend {
+        // One hash per column, each with its own seed, XORed: cheaper than hashing the
+        // concatenation (a 25-hour probe of 10,000 rows per hour: 100 ms rather than 125 to
+        // 150 ms; rows and sums alone, 30 ms: docs/PERFORMANCE.md).
+        DbBackend::Postgres => {
+            let hashes: Vec<String> = columns
+                .iter()
+                .zip(1..)
+                .map(|(c, seed)| format!("COALESCE(hashtextextended(\"{c}\", {seed}), {seed})"))
+                .collect();
+            format!("(({}) & {p})", hashes.join(" # "))
+        }
+        DbBackend::MySql => {
+            let key = columns
+                .map(|c| {
+                    format!(
+                        "IFNULL(CONCAT('v', CAST(CONVERT(`{c}` USING utf8mb4) AS BINARY)), 'n')"
+                    )
+                })
+                .join(", ");
+            format!("CAST(CRC32(CONCAT_WS(CHAR(31), {key})) % {p} AS SIGNED)")
+        }
+        _ => {
+            let mut terms = Vec::with_capacity(SQLITE_HASH_TERMS);
+            let mut weights = SQLITE_HASH_WEIGHTS.iter();
+            for (dimension, first, last) in SQLITE_HASH_POSITIONS {
+                let c = dimension.column_name();
+                let positions = (1..=first).chain((1..=last).map(|i| -i));
+                for at in positions {
+                    let w = weights.next().copied().unwrap_or(1);
+                    terms.push(format!(
+                        "{w} * COALESCE(unicode(substr(\"{c}\", {at}, 1)), 0)"
+                    ));
+                }
+                let w = weights.next().copied().unwrap_or(1);
+                terms.push(format!("{w} * COALESCE(length(\"{c}\") + 1, 0)"));
+            }
+            format!("(({}) % {p})", terms.join(" + "))
+        }
+    }
+}
+
 /// The newest hour in the table, for `X-Data-As-Of`.
 pub fn newest_hour(table: &str) -> SelectStatement {
     Query::select()
@@ -632,6 +776,131 @@ mod tests {
             }
             assert!(sql.contains("GROUP BY"), "{sql}");
         }
+    }
+
+    #[test]
+    fn each_backend_gets_its_own_checksum_with_64_bit_arithmetic() {
+        for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
+            let sql = backend
+                .build(&probe_with_checksum(backend, "hourly_download_data", None))
+                .sql;
+            println!("{backend:?}: {sql}");
+            assert!(sql.contains("% 2147483647"), "{sql}");
+            assert!(sql.contains("1292871926 * CAST(COALESCE("), "{sql}");
+            match backend {
+                DbBackend::Postgres => assert!(
+                    sql.contains("((COALESCE(hashtextextended(\"category\", 1), 1) # COALESCE(hashtextextended(\"archive\", 2), 2) #")
+                        && sql.contains("AS BIGINT"),
+                    "{sql}"
+                ),
+                DbBackend::MySql => assert!(
+                    sql.contains("CRC32(CONCAT_WS(CHAR(31), IFNULL(CONCAT('v', CAST(CONVERT(`category` USING utf8mb4) AS BINARY)), 'n')")
+                        && sql.contains("AS SIGNED"),
+                    "{sql}"
+                ),
+                _ => assert!(
+                    sql.contains("COALESCE(unicode(substr(\"country\", -6, 1)), 0)")
+                        && sql.contains("COALESCE(length(\"archive\") + 1, 0)"),
+                    "{sql}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn moving_up_to_40000_primary_and_cross_downloads_always_changes_a_rows_term() {
+        // Δp + K·Δc ≡ 0 (mod P) with |Δp|, |Δc| <= 40,000 only for Δ = 0: for every Δc in
+        // 1..=40,000 (and, by symmetry, its negative), K·Δc mod P is farther than 40,000 from 0.
+        let (p, k) = (CHECKSUM_MODULUS, CHECKSUM_CROSS_WEIGHT);
+        for dc in 1..=40_000i64 {
+            let r = (k * dc).rem_euclid(p);
+            assert!(Ord::min(r, p - r) > 40_000, "Δc = {dc}: K·Δc mod P = {r}");
+        }
+        // P is prime, so moving a nonzero term between keys with different hashes shows.
+        assert!((2..46_341i64).all(|d| p % d != 0));
+        // Every factor is below P < 2^31: a product of two fits 63 bits.
+        assert!(SQLITE_HASH_WEIGHTS.iter().all(|w| (1..1 << 30).contains(w)));
+    }
+
+    /// SQLite's key hash of one column's value, as `key_hash` writes it in SQL, mod P: its
+    /// contribution to the hash of a key.
+    fn sqlite_column_hash(column: usize, value: Option<&str>) -> i64 {
+        let mut weights = SQLITE_HASH_WEIGHTS.iter();
+        let mut sum = 0i64;
+        for (i, (_, first, last)) in SQLITE_HASH_POSITIONS.iter().enumerate() {
+            let chars: Vec<char> = value.unwrap_or_default().chars().collect();
+            let len = chars.len() as i64;
+            let at = |pos: i64| {
+                let index = if pos > 0 { pos - 1 } else { len + pos };
+                usize::try_from(index)
+                    .ok()
+                    .and_then(|i| chars.get(i))
+                    .map_or(0, |c| i64::from(u32::from(*c)))
+            };
+            let features: Vec<i64> = (1..=*first)
+                .map(at)
+                .chain((1..=*last).map(|i| at(-i)))
+                .chain([value.map_or(0, |_| len + 1)])
+                .collect();
+            for feature in features {
+                let w = *weights.next().unwrap();
+                if i == column {
+                    sum += w * feature;
+                }
+            }
+        }
+        sum % CHECKSUM_MODULUS
+    }
+
+    #[test]
+    fn sqlite_key_hash_tells_apart_every_category_archive_country_and_type_arxiv_has() {
+        use crate::demo::taxonomy::{CATEGORIES, COUNTRIES, DOWNLOAD_TYPES};
+        // Every dimension is part of the key, once.
+        for dimension in Dimension::ALL {
+            let n = SQLITE_HASH_POSITIONS
+                .iter()
+                .filter(|(d, _, _)| d == dimension)
+                .count();
+            assert_eq!(n, 1, "{dimension}");
+        }
+        let terms: i64 = SQLITE_HASH_POSITIONS
+            .iter()
+            .map(|(_, f, l)| f + l + 1)
+            .sum();
+        assert_eq!(terms, SQLITE_HASH_TERMS as i64);
+        let mut archives: Vec<Option<&str>> = CATEGORIES.iter().map(|(_, a)| Some(*a)).collect();
+        archives.sort();
+        archives.dedup();
+        archives.push(None);
+        let values: [Vec<Option<&str>>; 4] = [
+            CATEGORIES.iter().map(|(c, _)| Some(*c)).collect(),
+            archives,
+            COUNTRIES
+                .iter()
+                .map(|c| Some(*c))
+                // Case, accents and trailing spaces are other values.
+                .chain([
+                    Some("Germany"),
+                    Some("germany "),
+                    Some("cote d'ivoire"),
+                    Some(""),
+                ])
+                .collect(),
+            DOWNLOAD_TYPES.iter().map(|(t, _)| Some(*t)).collect(),
+        ];
+        for (column, values) in values.iter().enumerate() {
+            let mut seen = std::collections::BTreeMap::new();
+            for value in values {
+                if let Some(other) = seen.insert(sqlite_column_hash(column, *value), value) {
+                    panic!("{value:?} and {other:?} hash alike");
+                }
+            }
+        }
+        // The collision the positions were chosen against.
+        assert_ne!(
+            sqlite_column_hash(0, Some("physics.chem-ph")),
+            sqlite_column_hash(0, Some("physics.atom-ph"))
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 
 use super::progress::Progress;
-use crate::stats::plan::{rollup_hours, watermark};
-use crate::stats::probe::add_probe_rows;
+use crate::stats::plan::{rollup_checksums, rollup_hours, watermark};
+use crate::stats::probe::{add_probe_checksums, add_probe_rows};
 use crate::stats::sql::{self, dimension_expr};
 use crate::stats::vocab::{Dimension, Metric};
 
@@ -24,7 +24,8 @@ pub struct RefreshReport {
 /// Brings the rollups up to date with the hourly table: the days whose per-hour row counts or
 /// sums differ from what the rollups hold are rebuilt, and the watermark moves to the hour
 /// after the newest. One transaction; incremental, so running it after every ingest is cheap
-/// apart from the one grouped scan that compares the hours.
+/// apart from the one grouped scan that compares the hours. Without a change log the hours'
+/// content checksums (`sql::checksum_expr`) are compared and stored too.
 pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshReport, DbErr> {
     let started = std::time::Instant::now();
     let backend = db.get_database_backend();
@@ -44,10 +45,14 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         _ => None,
     };
     let mut live = BTreeMap::new();
-    let rows = db
-        .query_all(&sql::probe(backend, table, compare_from))
-        .await?;
+    // Without a change log, a content checksum per hour shows what rows and sums cannot.
+    let probe = match logged {
+        Some(_) => sql::probe(backend, table, compare_from),
+        None => sql::probe_with_checksum(backend, table, None),
+    };
+    let rows = db.query_all(&probe).await?;
     add_probe_rows(&rows, backend, &mut live)?;
+    let live_checksums = checksums_of(&rows, backend, logged.is_none())?;
     let newest = match live.keys().next_back() {
         Some(h) => Some(*h),
         // Nothing from the watermark's day on: the newest hours were deleted.
@@ -70,9 +75,20 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
             .iter()
             .flat_map(|log| log.keys().map(NaiveDateTime::date)),
     );
+    if let Some(live_checksums) = &live_checksums {
+        let stored_checksums = rollup_checksums(&tx, None).await?;
+        days.extend(checksum_days(&stored_checksums, live_checksums));
+        // The probe watches only its window: answers may have read any hour rewritten here.
+        if held_hours_rewritten(&stored, &live, &stored_checksums, live_checksums) {
+            mark_repaired(&tx).await?;
+        }
+    }
     let mut progress = Progress::new("rebuilding rollup days", days.len() as u64, "days");
     for day in &days {
         rebuild_day(&tx, table, *day).await?;
+        if live_checksums.is_some() {
+            store_checksums(&tx, table, *day).await?;
+        }
         progress.inc(1);
     }
     drop(progress);
@@ -134,6 +150,73 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         watermark: new_watermark,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The per-hour checksums in the rows of [`sql::probe_with_checksum`], when `read` (there is
+/// no change log).
+fn checksums_of(
+    rows: &[sea_orm::QueryResult],
+    backend: sea_orm::DbBackend,
+    read: bool,
+) -> Result<Option<BTreeMap<NaiveDateTime, i64>>, DbErr> {
+    if !read {
+        return Ok(None);
+    }
+    let mut checksums = BTreeMap::new();
+    add_probe_checksums(rows, backend, &mut checksums)?;
+    Ok(Some(checksums))
+}
+
+/// The days with an hour whose checksum in the hourly table (`live`) is not the one
+/// `rollup_hour` holds (NULL: rolled up while there was a change log).
+fn checksum_days(
+    stored: &BTreeMap<NaiveDateTime, Option<i64>>,
+    live: &BTreeMap<NaiveDateTime, i64>,
+) -> BTreeSet<NaiveDate> {
+    stored
+        .keys()
+        .chain(live.keys())
+        .filter(|h| stored.get(*h).copied().flatten() != live.get(*h).copied())
+        .map(NaiveDateTime::date)
+        .collect()
+}
+
+/// Whether an hour the rollups hold was rewritten in the hourly table (deleted, or with other
+/// rows, sums or checksum), as opposed to new hours only.
+fn held_hours_rewritten(
+    stored: &BTreeMap<NaiveDateTime, (i64, i64, i64)>,
+    live: &BTreeMap<NaiveDateTime, (i64, i64, i64)>,
+    stored_checksums: &BTreeMap<NaiveDateTime, Option<i64>>,
+    live_checksums: &BTreeMap<NaiveDateTime, i64>,
+) -> bool {
+    stored.iter().any(|(h, held)| live.get(h) != Some(held))
+        || stored_checksums
+            .iter()
+            .any(|(h, held)| held.is_some_and(|c| live_checksums.get(h) != Some(&c)))
+}
+
+/// Stores in `rollup_hour` the content checksum of each hour of `day` (the rows
+/// [`rebuild_day`] has just written), computed as the freshness probe computes it.
+async fn store_checksums<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    day: NaiveDate,
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let mut select = sql::probe_with_checksum(backend, table, Some(from));
+    select.and_where(Expr::col(Alias::new("start_dttm")).lt(from + Duration::days(1)));
+    let mut checksums = BTreeMap::new();
+    add_probe_checksums(&conn.query_all(&select).await?, backend, &mut checksums)?;
+    for (hour, checksum) in checksums {
+        let update = Query::update()
+            .table(Alias::new("rollup_hour"))
+            .value(Alias::new("checksum"), checksum)
+            .and_where(Expr::col(Alias::new("hour")).eq(hour))
+            .to_owned();
+        conn.execute(&update).await?;
+    }
+    Ok(())
 }
 
 /// Replaces every rollup row of `day` with sums over that day's hourly rows.
@@ -417,4 +500,430 @@ async fn insert_select<C: ConnectionTrait>(
         .map_err(|e| DbErr::Custom(format!("composing the rollup insert: {e}")))?;
     conn.execute(&insert).await?;
     Ok(())
+}
+
+/// A rollup table as `refresh-rollups --verify` checks it: per hour (`hour`) or per day
+/// (`day`), the dimensions it keeps, whether it counts rows.
+#[derive(Debug, Clone, Copy)]
+pub struct RollupTable {
+    pub table: &'static str,
+    pub per_hour: bool,
+    pub dimensions: &'static [Dimension],
+    /// It has a `rows` column (the hourly rows of the group).
+    pub rows: bool,
+}
+
+/// Every rollup table that [`rebuild_day`] writes, for `--verify`; a new rollup table is
+/// verified once it is listed here.
+pub const VERIFIED_ROLLUPS: &[RollupTable] = &[
+    RollupTable {
+        table: "rollup_hour",
+        per_hour: true,
+        dimensions: &[],
+        rows: true,
+    },
+    RollupTable {
+        table: "rollup_hour_category",
+        per_hour: true,
+        dimensions: &[Dimension::Category, Dimension::Archive],
+        rows: false,
+    },
+    RollupTable {
+        table: "rollup_hour_country",
+        per_hour: true,
+        dimensions: &[Dimension::Country],
+        rows: false,
+    },
+    RollupTable {
+        table: "rollup_hour_download_type",
+        per_hour: true,
+        dimensions: &[Dimension::DownloadType],
+        rows: false,
+    },
+    RollupTable {
+        table: "rollup_day",
+        per_hour: false,
+        dimensions: &[
+            Dimension::Category,
+            Dimension::Archive,
+            Dimension::Country,
+            Dimension::DownloadType,
+        ],
+        rows: false,
+    },
+    RollupTable {
+        table: "rollup_day_category",
+        per_hour: false,
+        dimensions: &[Dimension::Category, Dimension::Archive],
+        rows: false,
+    },
+    RollupTable {
+        table: "rollup_day_country",
+        per_hour: false,
+        dimensions: &[Dimension::Country],
+        rows: false,
+    },
+];
+
+/// What `refresh-rollups --verify` found.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub days_checked: usize,
+    /// The days whose rollups differed from the hourly table; they were rebuilt.
+    pub differed: Vec<NaiveDate>,
+    pub seconds: f64,
+}
+
+/// One group of a rollup, or of the same aggregate over the hourly table: hour (per-hour
+/// tables) and dimension values, then the primary and cross sums and the row count (if kept).
+type Groups = BTreeMap<(Option<NaiveDateTime>, Vec<Option<String>>), (i64, i64, Option<i64>)>;
+
+/// Checks every day the rollups hold, exactly: for each day before the watermark, every table
+/// of [`VERIFIED_ROLLUPS`] is compared row for row with the same aggregate computed from the
+/// hourly table, and the days that differ are rebuilt (with their checksums where there is no
+/// change log). It catches what the freshness probe cannot see without a change log: a rewrite
+/// older than the probe window that kept its hour's rows and sums. It reads every hourly row
+/// once per rollup table, so it costs about as much as rebuilding everything, but writes only
+/// the days that differ; `refresh-rollups --verify` runs it before the refresh.
+pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport, DbErr> {
+    let started = std::time::Instant::now();
+    let Some(watermark) = watermark(db).await? else {
+        return Ok(VerifyReport {
+            days_checked: 0,
+            differed: Vec::new(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    };
+    let days = held_days(db, table, watermark).await?;
+    let mut progress = Progress::new("verifying rollup days", days.len() as u64, "days");
+    let mut differed = Vec::new();
+    for day in &days {
+        let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        // The watermark's own day is held up to the watermark.
+        let to = Ord::min(from + Duration::days(1), watermark);
+        for rollup in VERIFIED_ROLLUPS {
+            let held = rollup_groups(db, rollup, *day, from, to).await?;
+            let computed = hourly_groups(db, table, rollup, from, to).await?;
+            if held != computed {
+                log::info!(
+                    "rollups of {day} differ from the hourly table in {}",
+                    rollup.table
+                );
+                differed.push(*day);
+                break;
+            }
+        }
+        progress.inc(1);
+    }
+    drop(progress);
+    if !differed.is_empty() {
+        let with_checksums = crate::stats::repo::Repository::new(db.clone(), table.to_string())
+            .pending_changes()
+            .await
+            .is_err();
+        let tx = db.begin().await?;
+        for day in &differed {
+            rebuild_day(&tx, table, *day).await?;
+            if with_checksums {
+                store_checksums(&tx, table, *day).await?;
+            }
+            if *day == watermark.date() {
+                // The rebuild took the whole day, hours after the watermark (ingested since the
+                // refresh) included: the watermark moves past them, or they would count twice.
+                cover_day(&tx, table, *day, watermark).await?;
+            }
+        }
+        mark_repaired(&tx).await?;
+        tx.commit().await?;
+        let tables: Vec<&str> = VERIFIED_ROLLUPS.iter().map(|r| r.table).collect();
+        super::analyze(db, &tables).await?;
+    }
+    // The month and year rollups are sums of the day (and hour) rollups, which are exact now:
+    // every month and year the held days span is summed again from them.
+    let tx = db.begin().await?;
+    let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
+    for month in &months {
+        rebuild_period(&tx, *month, PERIOD_MONTH).await?;
+    }
+    let years: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_ordinal(1)).collect();
+    for year in &years {
+        rebuild_period(&tx, *year, PERIOD_YEAR).await?;
+    }
+    tx.commit().await?;
+    Ok(VerifyReport {
+        days_checked: days.len(),
+        differed,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Every day from the first one the hourly table or the rollups have through the watermark's
+/// (the days that start before it).
+async fn held_days(
+    db: &DatabaseConnection,
+    table: &str,
+    watermark: NaiveDateTime,
+) -> Result<Vec<NaiveDate>, DbErr> {
+    let first_hourly = crate::stats::repo::Repository::new(db.clone(), table.to_string())
+        .hour_bounds()
+        .await?
+        .map(|(first, _)| first);
+    let select = Query::select()
+        .from(Alias::new("rollup_hour"))
+        .expr_as(Expr::col(Alias::new("hour")).min(), Alias::new("first"))
+        .to_owned();
+    let first_rollup = match db.query_one(&select).await? {
+        Some(row) => row.try_get::<Option<NaiveDateTime>>("", "first")?,
+        None => None,
+    };
+    let Some(first) = first_hourly.into_iter().chain(first_rollup).min() else {
+        return Ok(Vec::new());
+    };
+    let last = (watermark - Duration::seconds(1)).date();
+    Ok(first
+        .date()
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .collect())
+}
+
+/// The groups `rollup` holds for `day`, hours in `[from, to)` for a per-hour table.
+async fn rollup_groups(
+    db: &DatabaseConnection,
+    rollup: &RollupTable,
+    day: NaiveDate,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Groups, DbErr> {
+    let backend = db.get_database_backend();
+    let mut select = Query::select();
+    select.from(Alias::new(rollup.table));
+    if rollup.per_hour {
+        select
+            .expr_as(Expr::col(Alias::new("hour")), Alias::new("hour"))
+            .and_where(Expr::col(Alias::new("hour")).gte(from))
+            .and_where(Expr::col(Alias::new("hour")).lt(to));
+    } else {
+        select.and_where(Expr::col(Alias::new("day")).eq(day));
+    }
+    for (i, dimension) in rollup.dimensions.iter().enumerate() {
+        select.expr_as(
+            dimension_expr(backend, *dimension),
+            Alias::new(format!("d{i}")),
+        );
+    }
+    select
+        .expr_as(Expr::col(Alias::new("primary_sum")), Alias::new("p"))
+        .expr_as(Expr::col(Alias::new("cross_sum")), Alias::new("c"));
+    if rollup.rows {
+        select.expr_as(Expr::col(Alias::new("rows")), Alias::new("n"));
+    }
+    groups(db, rollup, &select).await
+}
+
+/// The groups of `rollup`'s aggregate over the hourly rows in `[from, to)`, as [`rebuild_day`]
+/// computes them.
+async fn hourly_groups(
+    db: &DatabaseConnection,
+    table: &str,
+    rollup: &RollupTable,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Groups, DbErr> {
+    let backend = db.get_database_backend();
+    let mut select = Query::select();
+    select
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("start_dttm")).gte(from))
+        .and_where(Expr::col(Alias::new("start_dttm")).lt(to));
+    if rollup.per_hour {
+        let quoted = match backend {
+            sea_orm::DbBackend::MySql => "`start_dttm`",
+            _ => "\"start_dttm\"",
+        };
+        let hour = Expr::cust(sql::truncated_hour(backend, quoted));
+        select
+            .expr_as(hour.clone(), Alias::new("hour"))
+            .add_group_by([hour]);
+    }
+    for (i, dimension) in rollup.dimensions.iter().enumerate() {
+        let expr = dimension_expr(backend, *dimension);
+        select.expr_as(expr.clone(), Alias::new(format!("d{i}")));
+        select.add_group_by([expr]);
+    }
+    select
+        .expr_as(
+            sql::sum_expr(backend, Metric::Primary).if_null(0),
+            Alias::new("p"),
+        )
+        .expr_as(
+            sql::sum_expr(backend, Metric::Cross).if_null(0),
+            Alias::new("c"),
+        );
+    if rollup.rows {
+        select.expr_as(
+            Expr::cust("COUNT(*)").cast_as(Alias::new(match backend {
+                sea_orm::DbBackend::MySql => "SIGNED",
+                _ => "BIGINT",
+            })),
+            Alias::new("n"),
+        );
+    }
+    groups(db, rollup, &select).await
+}
+
+/// Runs `select` (columns as [`rollup_groups`] names them) into [`Groups`].
+async fn groups(
+    db: &DatabaseConnection,
+    rollup: &RollupTable,
+    select: &sea_orm::sea_query::SelectStatement,
+) -> Result<Groups, DbErr> {
+    let backend = db.get_database_backend();
+    let mut out = Groups::new();
+    for row in db.query_all(select).await? {
+        let hour = match rollup.per_hour {
+            true => Some(row.try_get::<NaiveDateTime>("", "hour")?),
+            false => None,
+        };
+        let mut dims = Vec::with_capacity(rollup.dimensions.len());
+        for i in 0..rollup.dimensions.len() {
+            dims.push(crate::stats::rows::dimension_value(
+                &row,
+                &format!("d{i}"),
+                backend,
+            )?);
+        }
+        let rows = match rollup.rows {
+            true => Some(row.try_get::<i64>("", "n")?),
+            false => None,
+        };
+        let sums = (
+            row.try_get::<i64>("", "p")?,
+            row.try_get::<i64>("", "c")?,
+            rows,
+        );
+        out.insert((hour, dims), sums);
+    }
+    Ok(out)
+}
+
+/// Moves the watermark past the hours of `day` that a rebuild has just rolled up (the hour
+/// after the newest), when that is later than `watermark`.
+async fn cover_day<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    day: NaiveDate,
+    watermark: NaiveDateTime,
+) -> Result<(), DbErr> {
+    let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let select = Query::select()
+        .from(Alias::new(table))
+        .expr_as(
+            Expr::col(Alias::new("start_dttm")).max(),
+            Alias::new("newest"),
+        )
+        .and_where(Expr::col(Alias::new("start_dttm")).gte(from))
+        .and_where(Expr::col(Alias::new("start_dttm")).lt(from + Duration::days(1)))
+        .to_owned();
+    let newest = match conn.query_one(&select).await? {
+        Some(row) => row.try_get::<Option<NaiveDateTime>>("", "newest")?,
+        None => None,
+    };
+    let Some(covered) = newest
+        .and_then(|n| n.date().and_hms_opt(n.hour(), 0, 0))
+        .map(|h| h + Duration::hours(1))
+        .filter(|c| *c > watermark)
+    else {
+        return Ok(());
+    };
+    let update = Query::update()
+        .table(Alias::new("rollup_state"))
+        .value(Alias::new("watermark"), covered)
+        .and_where(Expr::col(Alias::new("name")).eq("rollups"))
+        .to_owned();
+    conn.execute(&update).await?;
+    Ok(())
+}
+
+/// Records in `rollup_state` (row `repaired`) that rollups were repaired, at a time later than
+/// the one recorded before: the freshness probe of every instance then drops its answers,
+/// which may have read the days (of any age) that were wrong.
+async fn mark_repaired<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    let before = crate::stats::plan::repaired(conn).await?;
+    // Whole seconds, as every backend stores them.
+    let now = chrono::Utc::now()
+        .naive_utc()
+        .with_nanosecond(0)
+        .unwrap_or_default();
+    let at = before.map_or(now, |b| Ord::max(now, b + Duration::seconds(1)));
+    let mut upsert = Query::insert();
+    upsert
+        .into_table(Alias::new("rollup_state"))
+        .columns([Alias::new("name"), Alias::new("watermark")])
+        .values_panic(["repaired".into(), at.into()])
+        .on_conflict(
+            OnConflict::column(Alias::new("name"))
+                .update_column(Alias::new("watermark"))
+                .to_owned(),
+        );
+    conn.execute(&upsert).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 1)
+            .and_then(|d| d.and_hms_opt(hour, 0, 0))
+            .unwrap()
+    }
+
+    #[test]
+    fn new_hours_are_no_repair_and_a_held_hour_with_other_rows_sums_or_checksum_is() {
+        let stored = BTreeMap::from([(at(1), (2, 25, 3))]);
+        let checksums = BTreeMap::from([(at(1), Some(7))]);
+        let mut live = stored.clone();
+        let mut live_checksums = BTreeMap::from([(at(1), 7)]);
+        live.insert(at(2), (1, 1, 0));
+        live_checksums.insert(at(2), 9);
+        assert!(!held_hours_rewritten(
+            &stored,
+            &live,
+            &checksums,
+            &live_checksums
+        ));
+        assert_eq!(
+            checksum_days(&checksums, &live_checksums),
+            BTreeSet::from([at(2).date()])
+        );
+        // Counts moved between countries: rows and sums stay, the checksum does not.
+        live_checksums.insert(at(1), 8);
+        assert!(held_hours_rewritten(
+            &stored,
+            &live,
+            &checksums,
+            &live_checksums
+        ));
+        live_checksums.insert(at(1), 7);
+        // A held hour deleted.
+        live.remove(&at(1));
+        assert!(held_hours_rewritten(
+            &stored,
+            &live,
+            &checksums,
+            &live_checksums
+        ));
+        // Rolled up while there was a change log: no checksum to compare, the day is rebuilt
+        // to store one, and that is no repair.
+        let unknown = BTreeMap::from([(at(1), None)]);
+        assert!(!held_hours_rewritten(
+            &stored,
+            &stored,
+            &unknown,
+            &live_checksums
+        ));
+        assert!(checksum_days(&unknown, &live_checksums).contains(&at(1).date()));
+    }
 }

@@ -24,6 +24,7 @@ mod openapi_driven;
 mod rollups;
 mod site;
 mod standby;
+mod window_checksum;
 
 fn main() -> std::process::ExitCode {
     helpers::main(
@@ -47,6 +48,7 @@ fn main() -> std::process::ExitCode {
             rollups::tests(),
             site::tests(),
             standby::tests(),
+            window_checksum::tests(),
         ]
         .concat(),
     )
