@@ -204,7 +204,7 @@ async fn explain(settings: &Settings, request: &str, runs: u32, plan: bool) -> a
     let repo = crate::stats::repo::Repository::new(db.clone(), settings.database.table.clone());
     let fingerprint = repo.fingerprint(settings.cache.probe_hours).await?;
     repo.update_rollup_cutoff(&fingerprint).await;
-    let (statement, kind) = repo.statement(&aggregate);
+    let (statement, kind, _) = repo.statement(&aggregate);
     let text = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             statement.to_string(sea_orm::sea_query::PostgresQueryBuilder)

@@ -168,9 +168,14 @@ impl Repository {
         &self.db
     }
 
-    /// The statement that answers `q` now, and its kind for the metrics: over the rollups
-    /// and the hours after their cutoff when a rollup can answer it, else over the hourly table.
-    pub fn statement(&self, q: &Aggregate) -> (sea_orm::sea_query::SelectStatement, &'static str) {
+    /// The statement that answers `q` now, its kind for the metrics, and whether its rows
+    /// are the parts' groups, for Rust to sum where parts share a group (see
+    /// [`sql::aggregate_segments`]): over the rollups and the hours after their cutoff when a
+    /// rollup can answer it, else over the hourly table.
+    pub fn statement(
+        &self,
+        q: &Aggregate,
+    ) -> (sea_orm::sea_query::SelectStatement, &'static str, bool) {
         let cutoff = *self.rollups.read().unwrap_or_else(|e| e.into_inner());
         let segments = plan::segments(q, cutoff);
         let kind = if segments.iter().any(|s| s.source != sql::Source::Hourly) {
@@ -181,6 +186,7 @@ impl Repository {
         (
             sql::aggregate_segments(self.backend(), &self.table, q, &segments),
             kind,
+            sql::parts_summed_in_rust(q, &segments),
         )
     }
 
@@ -189,7 +195,7 @@ impl Repository {
         use futures_util::TryStreamExt;
         use sea_orm::StreamTrait;
         let backend = self.backend();
-        let (stmt, kind) = self.statement(q);
+        let (stmt, kind, parts) = self.statement(q);
         // Rows are decoded as they arrive rather than collected first: a large answer then
         // never holds the driver's rows and the decoded ones at once.
         let (groups, freshness) = self
@@ -206,8 +212,8 @@ impl Repository {
                 Ok((groups, freshness))
             })
             .await?;
-        // Timestamps within one hour are one bucket.
-        let groups = if q.raw_hours(backend) {
+        // Timestamps within one hour are one bucket; a group may come from several parts.
+        let groups = if q.raw_hours(backend) || parts {
             merge_equal_groups(groups)
         } else {
             groups

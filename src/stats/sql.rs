@@ -499,6 +499,14 @@ fn aggregate_from(
     select
 }
 
+/// Whether the rows of [`aggregate_segments`] are each part's groups, one `UNION ALL`, which
+/// Rust sums where parts share a group (`rows::merge_equal_groups`): the database would hash
+/// every row again to do it (a year of days by country, 79,000 rows: 120 ms rather than 36 ms).
+/// A limit then counts rows of parts: see [`aggregate_segments`].
+pub fn parts_summed_in_rust(_q: &Aggregate, segments: &[Segment]) -> bool {
+    segments.len() > 1
+}
+
 /// The aggregate over the planned segments (see [`super::plan::segments`]), each read from
 /// its source over its range, summed again over all of them: exact whatever the rollups hold
 /// outside the ranges they are read for.
@@ -515,12 +523,25 @@ pub fn aggregate_segments(
         [first, rest @ ..] => (first, rest),
         [] => return aggregate(backend, hourly_table, q),
     };
-    let mut inner = aggregate_from(backend, hourly_table, first.source, q, first.range);
+    let in_rust = parts_summed_in_rust(q, segments);
+    let part = |segment: &Segment| {
+        let mut select = aggregate_from(backend, hourly_table, segment.source, q, segment.range);
+        if in_rust {
+            with_newest(&mut select, hourly_table);
+        }
+        select
+    };
+    let mut inner = part(first);
     for segment in rest {
-        inner.union(
-            sea_orm::sea_query::UnionType::All,
-            aggregate_from(backend, hourly_table, segment.source, q, segment.range),
-        );
+        inner.union(sea_orm::sea_query::UnionType::All, part(segment));
+    }
+    if in_rust {
+        // A group has at most one row per part: fewer rows than the limit times the parts are
+        // every row, and that many prove at least `limit` groups.
+        if let Some(limit) = q.limit {
+            inner.limit(limit.saturating_mul(segments.len() as u64));
+        }
+        return inner;
     }
     let mut outer = Query::select();
     outer.from_subquery(inner, Alias::new("parts"));
@@ -932,6 +953,50 @@ mod tests {
                 DbBackend::MySql => assert!(sql.contains("INTERVAL -14400 SECOND"), "{sql}"),
                 _ => assert!(sql.contains("'-18000 seconds'"), "{sql}"),
             }
+        }
+    }
+
+    #[test]
+    fn parts_come_back_as_one_union_whose_limit_counts_rows_of_every_part() {
+        let mut q = sample();
+        q.filters.clear();
+        q.limit = Some(10);
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let segments = [
+            Segment {
+                source: Source::RollupMonthCategoryCountry,
+                range: TimeRange {
+                    from: None,
+                    to: Some(at("2026-03-01 00:00:00")),
+                },
+            },
+            Segment {
+                source: Source::Hourly,
+                range: TimeRange {
+                    from: Some(at("2026-03-01 00:00:00")),
+                    to: None,
+                },
+            },
+        ];
+        for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
+            let stmt = backend.build(&aggregate_segments(
+                backend,
+                "hourly_download_data",
+                &q,
+                &segments,
+            ));
+            let (sql, values) = (stmt.sql, stmt.values.unwrap().0);
+            assert!(sql.contains("UNION ALL"), "{sql}");
+            assert!(!sql.contains("parts"), "{sql}");
+            // The newest hour on the rows of every part.
+            assert_eq!(sql.matches("MAX(").count(), 2, "{sql}");
+            // Ten groups are at most twenty rows of two parts.
+            assert!(sql.contains(" LIMIT "), "{sql}");
+            assert_eq!(
+                values.last(),
+                Some(&sea_orm::Value::BigUnsigned(Some(20))),
+                "{sql}"
+            );
         }
     }
 }
