@@ -1,5 +1,5 @@
 //! Summary tables that `stats-backend refresh-rollups` maintains and the query planner reads:
-//! per-hour totals, per-hour totals by category, by country and by download type, per-day
+//! per-hour totals, per-hour totals by category, by archive, by country and by download type, per-day
 //! totals by every dimension, by category and by country, per-month totals by category, by
 //! country, by download type and by category and country, and per-year totals by category and
 //! country. They
@@ -171,6 +171,26 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
+    // Per hour by archive (since m20261201_000050): an hourly series by archive reads a
+    // row per archive and hour rather than one per category.
+    let mut hour_archive = Table::create();
+    hour_archive
+        .table(Alias::new("rollup_hour_archive"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::Archive, 16).null());
+    sums(&mut hour_archive);
+    manager.create_table(hour_archive).await?;
+    manager
+        .create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_rollup_hour_archive_hour")
+                .table(Alias::new("rollup_hour_archive"))
+                .col(RollupHour::Hour)
+                .to_owned(),
+        )
+        .await?;
     let mut hour_country = Table::create();
     hour_country
         .table(Alias::new("rollup_hour_country"))
@@ -279,6 +299,7 @@ pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         "rollup_month_category",
         "rollup_hour_download_type",
         "rollup_hour_country",
+        "rollup_hour_archive",
         "rollup_hour_category",
         "rollup_day_country",
         "rollup_day_category",

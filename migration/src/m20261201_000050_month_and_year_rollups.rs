@@ -1,6 +1,7 @@
 //! Per-month rollups by category, by country, by download type and by category and country,
 //! and per-year rollups by category and country, so that all-time and monthly answers read a
-//! row per month (year) and value however many years the hourly table holds. The rollups are
+//! row per month (year) and value however many years the hourly table holds; and per-hour
+//! rollups by archive, for hourly series by archive. The rollups are
 //! derived data: all of them are dropped and created again, empty, with no watermark, so the
 //! next `refresh-rollups` rebuilds every day into the new tables too (until then queries read
 //! the hourly table).

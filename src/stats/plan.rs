@@ -119,6 +119,7 @@ fn source_of(grain: Grain, dimensions: &BTreeSet<Dimension>) -> Option<Source> {
     let candidates: &[Source] = match grain {
         Grain::Hour => &[
             Source::RollupHourDownloadType,
+            Source::RollupHourArchive,
             Source::RollupHourCountry,
             Source::RollupHourCategory,
         ],
@@ -366,6 +367,7 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
     // read.
     for table in [
         "rollup_hour_category",
+        "rollup_hour_archive",
         "rollup_hour_country",
         "rollup_hour_download_type",
         "rollup_month_category",

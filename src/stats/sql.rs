@@ -244,6 +244,8 @@ pub enum Source {
     RollupHour,
     /// Per-hour totals by category (and its archive).
     RollupHourCategory,
+    /// Per-hour totals by archive.
+    RollupHourArchive,
     /// Per-hour totals by country.
     RollupHourCountry,
     /// Per-hour totals by download type.
@@ -281,6 +283,7 @@ impl Source {
             Source::Hourly => hourly,
             Source::RollupHour => "rollup_hour",
             Source::RollupHourCategory => "rollup_hour_category",
+            Source::RollupHourArchive => "rollup_hour_archive",
             Source::RollupHourCountry => "rollup_hour_country",
             Source::RollupHourDownloadType => "rollup_hour_download_type",
             Source::RollupDay => "rollup_day",
@@ -300,6 +303,7 @@ impl Source {
             Source::Hourly
             | Source::RollupHour
             | Source::RollupHourCategory
+            | Source::RollupHourArchive
             | Source::RollupHourCountry
             | Source::RollupHourDownloadType => Grain::Hour,
             Source::RollupDay | Source::RollupDayCategory | Source::RollupDayCountry => Grain::Day,
@@ -365,6 +369,7 @@ impl Source {
                 &[Country]
             }
             Source::RollupHourDownloadType | Source::RollupMonthDownloadType => &[DownloadType],
+            Source::RollupHourArchive => &[Archive],
             Source::RollupMonthCategoryCountry | Source::RollupYearCategoryCountry => {
                 &[Category, Archive, Country]
             }
@@ -405,6 +410,7 @@ impl Source {
             Source::RollupHourDownloadType | Source::RollupMonthDownloadType => {
                 dimension == DownloadType
             }
+            Source::RollupHourArchive => dimension == Archive,
             Source::RollupMonthCategoryCountry | Source::RollupYearCategoryCountry => {
                 matches!(dimension, Category | Archive | Country)
             }

@@ -131,6 +131,7 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
             &[
                 "rollup_hour",
                 "rollup_hour_category",
+                "rollup_hour_archive",
                 "rollup_hour_country",
                 "rollup_hour_download_type",
                 "rollup_day",
@@ -242,6 +243,12 @@ async fn rebuild_day<C: ConnectionTrait>(
             sea_orm::Value::from(to),
         ),
         (
+            "rollup_hour_archive",
+            "hour",
+            sea_orm::Value::from(from),
+            sea_orm::Value::from(to),
+        ),
+        (
             "rollup_hour_country",
             "hour",
             sea_orm::Value::from(from),
@@ -321,6 +328,7 @@ async fn rebuild_day<C: ConnectionTrait>(
             "rollup_hour_category",
             &[Dimension::Category, Dimension::Archive][..],
         ),
+        ("rollup_hour_archive", &[Dimension::Archive][..]),
         ("rollup_hour_country", &[Dimension::Country][..]),
         ("rollup_hour_download_type", &[Dimension::DownloadType][..]),
     ] {
@@ -526,6 +534,12 @@ pub const VERIFIED_ROLLUPS: &[RollupTable] = &[
         table: "rollup_hour_category",
         per_hour: true,
         dimensions: &[Dimension::Category, Dimension::Archive],
+        rows: false,
+    },
+    RollupTable {
+        table: "rollup_hour_archive",
+        per_hour: true,
+        dimensions: &[Dimension::Archive],
         rows: false,
     },
     RollupTable {
