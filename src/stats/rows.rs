@@ -71,7 +71,7 @@ fn bucket_label(row: &QueryResult) -> Result<Option<String>, DbErr> {
     match row.try_get::<Option<String>>("", BUCKET_ALIAS) {
         Ok(label) => Ok(label),
         Err(text) => match row.try_get::<Option<chrono::NaiveDate>>("", BUCKET_ALIAS) {
-            Ok(day) => Ok(day.map(|d| d.format("%Y-%m-%d").to_string())),
+            Ok(day) => Ok(day.map(super::labels::day)),
             Err(_) => Err(text),
         },
     }
