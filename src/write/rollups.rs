@@ -112,17 +112,7 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         tx.execute(&delete).await?;
     }
     if new_watermark != old_watermark {
-        let mut upsert = Query::insert();
-        upsert
-            .into_table(Alias::new("rollup_state"))
-            .columns([Alias::new("name"), Alias::new("watermark")])
-            .values_panic(["rollups".into(), new_watermark.into()])
-            .on_conflict(
-                OnConflict::column(Alias::new("name"))
-                    .update_column(Alias::new("watermark"))
-                    .to_owned(),
-            );
-        tx.execute(&upsert).await?;
+        set_state(&tx, "rollups", new_watermark).await?;
     }
     tx.commit().await?;
     if !days.is_empty() {
@@ -870,11 +860,20 @@ async fn mark_repaired<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
         .with_nanosecond(0)
         .unwrap_or_default();
     let at = before.map_or(now, |b| Ord::max(now, b + Duration::seconds(1)));
+    set_state(conn, "repaired", Some(at)).await
+}
+
+/// Writes the time of the `rollup_state` row `name` (the watermark, or the last repair).
+async fn set_state<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    at: Option<NaiveDateTime>,
+) -> Result<(), DbErr> {
     let mut upsert = Query::insert();
     upsert
         .into_table(Alias::new("rollup_state"))
         .columns([Alias::new("name"), Alias::new("watermark")])
-        .values_panic(["repaired".into(), at.into()])
+        .values_panic([name.into(), at.into()])
         .on_conflict(
             OnConflict::column(Alias::new("name"))
                 .update_column(Alias::new("watermark"))
