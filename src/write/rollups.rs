@@ -116,25 +116,14 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
     }
     tx.commit().await?;
     if !days.is_empty() {
-        super::analyze(
-            db,
-            &[
-                "rollup_hour",
-                "rollup_hour_category",
-                "rollup_hour_archive",
-                "rollup_hour_country",
-                "rollup_hour_download_type",
-                "rollup_day",
-                "rollup_day_category",
-                "rollup_day_country",
-                "rollup_month_category",
-                "rollup_month_country",
-                "rollup_month_download_type",
-                "rollup_month_category_country",
-                "rollup_year_category_country",
-            ],
-        )
-        .await?;
+        let months = PERIOD_MONTH.2.iter().chain(PERIOD_YEAR.2).map(|t| t.0);
+        let tables: Vec<&str> = HOUR_ROLLUPS
+            .iter()
+            .chain(DAY_ROLLUPS)
+            .copied()
+            .chain(months)
+            .collect();
+        super::analyze(db, &tables).await?;
     }
     Ok(RefreshReport {
         days_rebuilt: days.len(),
@@ -219,60 +208,20 @@ async fn rebuild_day<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
     let to = from + Duration::days(1);
-    for (rollup, column, lower, upper) in [
-        (
-            "rollup_hour",
-            "hour",
-            sea_orm::Value::from(from),
-            sea_orm::Value::from(to),
-        ),
-        (
-            "rollup_hour_category",
-            "hour",
-            sea_orm::Value::from(from),
-            sea_orm::Value::from(to),
-        ),
-        (
-            "rollup_hour_archive",
-            "hour",
-            sea_orm::Value::from(from),
-            sea_orm::Value::from(to),
-        ),
-        (
-            "rollup_hour_country",
-            "hour",
-            sea_orm::Value::from(from),
-            sea_orm::Value::from(to),
-        ),
-        (
-            "rollup_hour_download_type",
-            "hour",
-            sea_orm::Value::from(from),
-            sea_orm::Value::from(to),
-        ),
-        (
-            "rollup_day",
-            "day",
-            day.into(),
-            (day + Duration::days(1)).into(),
-        ),
-        (
-            "rollup_day_category",
-            "day",
-            day.into(),
-            (day + Duration::days(1)).into(),
-        ),
-        (
-            "rollup_day_country",
-            "day",
-            day.into(),
-            (day + Duration::days(1)).into(),
-        ),
-    ] {
+    let hours = (sea_orm::Value::from(from), sea_orm::Value::from(to));
+    let days = (
+        sea_orm::Value::from(day),
+        sea_orm::Value::from(day + Duration::days(1)),
+    );
+    let tables = HOUR_ROLLUPS
+        .iter()
+        .map(|t| (*t, "hour", &hours))
+        .chain(DAY_ROLLUPS.iter().map(|t| (*t, "day", &days)));
+    for (rollup, column, (lower, upper)) in tables {
         let delete = Query::delete()
             .from_table(Alias::new(rollup))
-            .and_where(Expr::col(Alias::new(column)).gte(lower))
-            .and_where(Expr::col(Alias::new(column)).lt(upper))
+            .and_where(Expr::col(Alias::new(column)).gte(lower.clone()))
+            .and_where(Expr::col(Alias::new(column)).lt(upper.clone()))
             .to_owned();
         conn.execute(&delete).await?;
     }
@@ -369,6 +318,16 @@ async fn rebuild_day<C: ConnectionTrait>(
     }
     Ok(())
 }
+
+/// The rollups `rebuild_day` writes per hour and per day.
+const HOUR_ROLLUPS: &[&str] = &[
+    "rollup_hour",
+    "rollup_hour_category",
+    "rollup_hour_archive",
+    "rollup_hour_country",
+    "rollup_hour_download_type",
+];
+const DAY_ROLLUPS: &[&str] = &["rollup_day", "rollup_day_category", "rollup_day_country"];
 
 /// One table of a period grain: the rollup, the finer rollup it sums, that one's time column,
 /// and the dimensions kept.
