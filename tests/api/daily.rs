@@ -180,7 +180,22 @@ async fn today_lists_only_the_hours_that_have_started(backend: Backend) {
         let now = Utc::now();
         let today = now.with_timezone(&tz).date_naive();
         assert_eq!(got, expected(&rows, tz, today, now), "{url}");
-        let last = got.as_array().unwrap().last().unwrap();
+        let Some(last) = got.as_array().unwrap().last() else {
+            // Right after local midnight in a zone with a :30 or :45 offset, no UTC hour that
+            // starts on the new local day has started yet (Kathmandu from 18:15 to 19:00 UTC):
+            // today has no hours. The answer may be empty only then.
+            let this_hour = now
+                .date_naive()
+                .and_hms_opt(now.hour(), 0, 0)
+                .unwrap()
+                .and_utc();
+            assert_ne!(
+                this_hour.with_timezone(&tz).date_naive(),
+                today,
+                "{url}: no hours, but the hour that started at {this_hour} is on the local day"
+            );
+            continue;
+        };
         let started = DateTime::parse_from_rfc3339(last["start"].as_str().unwrap()).unwrap();
         assert!(
             started <= now && now - started.with_timezone(&Utc) < Duration::hours(1),
