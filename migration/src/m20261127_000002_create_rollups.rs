@@ -288,6 +288,14 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await
 }
 
+/// Drops every rollup table and creates them again, empty, with no watermark: the next
+/// `refresh-rollups` rebuilds every day (until then queries read the hourly table). The
+/// migrations that change the rollups do this, since they are derived data.
+pub(crate) async fn recreate(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    drop(manager).await?;
+    create(manager).await
+}
+
 /// Drops the rollup tables.
 pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for table in [

@@ -18,8 +18,7 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::m20261127_000002_create_rollups::drop(manager).await?;
-        crate::m20261127_000002_create_rollups::create(manager).await
+        crate::m20261127_000002_create_rollups::recreate(manager).await
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {

@@ -261,57 +261,43 @@ async fn rebuild_day<C: ConnectionTrait>(
         per_hour,
     )
     .await?;
-    // Per hour, by category, by country and by download type.
-    for (rollup, dimensions) in [
+    // Per hour, by category, by archive, by country and by download type; per day, by the
+    // given dimensions (the time column is then the day itself, not grouped).
+    let by_hour = (&hour, true, "hour");
+    let day_value = Expr::val(day);
+    let by_day = (&day_value, false, "day");
+    let all = &[
+        Dimension::Category,
+        Dimension::Archive,
+        Dimension::Country,
+        Dimension::DownloadType,
+    ][..];
+    for (rollup, (time, grouped, column), dimensions) in [
+        ("rollup_hour_category", by_hour, CATEGORY),
+        ("rollup_hour_archive", by_hour, &[Dimension::Archive][..]),
+        ("rollup_hour_country", by_hour, &[Dimension::Country][..]),
         (
-            "rollup_hour_category",
-            &[Dimension::Category, Dimension::Archive][..],
+            "rollup_hour_download_type",
+            by_hour,
+            &[Dimension::DownloadType][..],
         ),
-        ("rollup_hour_archive", &[Dimension::Archive][..]),
-        ("rollup_hour_country", &[Dimension::Country][..]),
-        ("rollup_hour_download_type", &[Dimension::DownloadType][..]),
+        ("rollup_day", by_day, all),
+        ("rollup_day_category", by_day, CATEGORY),
+        ("rollup_day_country", by_day, &[Dimension::Country][..]),
     ] {
         let mut select = Query::select();
         in_day(&mut select);
-        select.expr(hour.clone()).add_group_by([hour.clone()]);
+        select.expr(time.clone());
+        if grouped {
+            select.add_group_by([time.clone()]);
+        }
         for dimension in dimensions {
             let expr = dimension_expr(backend, *dimension);
             select.expr(expr.clone());
             select.add_group_by([expr]);
         }
         sums(&mut select);
-        let mut columns = vec!["hour"];
-        columns.extend(dimensions.iter().map(|d| d.as_str()));
-        columns.extend(["primary_sum", "cross_sum"]);
-        insert_select(conn, rollup, &columns, select).await?;
-    }
-    // Per day, by the given dimensions.
-    for (rollup, dimensions) in [
-        (
-            "rollup_day",
-            &[
-                Dimension::Category,
-                Dimension::Archive,
-                Dimension::Country,
-                Dimension::DownloadType,
-            ][..],
-        ),
-        (
-            "rollup_day_category",
-            &[Dimension::Category, Dimension::Archive][..],
-        ),
-        ("rollup_day_country", &[Dimension::Country][..]),
-    ] {
-        let mut select = Query::select();
-        in_day(&mut select);
-        select.expr(Expr::val(day));
-        for dimension in dimensions {
-            let expr = dimension_expr(backend, *dimension);
-            select.expr(expr.clone());
-            select.add_group_by([expr]);
-        }
-        sums(&mut select);
-        let mut columns = vec!["day"];
+        let mut columns = vec![column];
         columns.extend(dimensions.iter().map(|d| d.as_str()));
         columns.extend(["primary_sum", "cross_sum"]);
         insert_select(conn, rollup, &columns, select).await?;
