@@ -16,6 +16,7 @@ mod m20261201_000020_hourly_rollups_by_dimension;
 mod m20261201_000030_hourly_change_log;
 mod m20261201_000040_rollup_hour_checksum;
 mod m20261201_000050_month_and_year_rollups;
+mod m20261201_000060_day_window_rollups;
 
 pub use m20261201_000030_hourly_change_log::change_log_sql;
 
@@ -55,6 +56,7 @@ impl MigratorTraitSelf for Migrator {
             }),
             Box::new(m20261201_000040_rollup_hour_checksum::Migration),
             Box::new(m20261201_000050_month_and_year_rollups::Migration),
+            Box::new(m20261201_000060_day_window_rollups::Migration),
         ]
     }
 }

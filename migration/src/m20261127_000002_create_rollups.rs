@@ -2,7 +2,7 @@
 //! per-hour totals, per-hour totals by category, by archive, by country and by download type, per-day
 //! totals by every dimension, by category and by country, per-month totals by category, by
 //! country, by download type and by category and country, and per-year totals by category and
-//! country. They
+//! country, and per 24-hour window by category and by country. They
 //! cover the hours before the watermark in `rollup_state`; nothing else depends on them.
 
 use sea_orm_migration::prelude::*;
@@ -263,6 +263,37 @@ pub(crate) async fn create(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             )
             .await?;
     }
+    // Per 24-hour window by category and by country (since m20261201_000060): the row of
+    // hour `hour` sums the hours from it to 24 hours later, so a local day of 24 hours in any
+    // zone is one row per key. Archive may be NULL: an index leads with the hour.
+    let mut window_category = Table::create();
+    window_category
+        .table(Alias::new("rollup_window_category"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::Category, 32).not_null())
+        .col(text(Col::Archive, 16).null());
+    sums(&mut window_category);
+    manager.create_table(window_category).await?;
+    manager
+        .create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_rollup_window_category_hour")
+                .table(Alias::new("rollup_window_category"))
+                .col(RollupHour::Hour)
+                .to_owned(),
+        )
+        .await?;
+    let mut window_country = Table::create();
+    window_country
+        .table(Alias::new("rollup_window_country"))
+        .if_not_exists()
+        .col(ColumnDef::new(RollupHour::Hour).date_time().not_null())
+        .col(text(Col::Country, 255).not_null())
+        .primary_key(Index::create().col(RollupHour::Hour).col(Col::Country));
+    sums(&mut window_country);
+    manager.create_table(window_country).await?;
     let mut country = Table::create();
     country
         .table(RollupDayCountry::Table)
@@ -300,6 +331,8 @@ pub(crate) async fn recreate(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for table in [
         "rollup_state",
+        "rollup_window_country",
+        "rollup_window_category",
         "rollup_year_category_country",
         "rollup_month_category_country",
         "rollup_month_download_type",

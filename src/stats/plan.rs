@@ -17,7 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 use super::params::TimeRange;
 use super::probe::Fingerprint;
-use super::sql::{Aggregate, Grain, Segment, Source};
+use super::sql::{Aggregate, Grain, LocalShift, Segment, Source};
 use super::vocab::{Dimension, TimeGroup};
 
 /// Where the planner switches from the rollups to the hourly table: for each grain, the
@@ -156,12 +156,135 @@ fn grains_for(q: &Aggregate) -> &'static [Grain] {
     }
 }
 
+/// The parts `q` is read from, given the rollups' `cutoff` (see [`aligned_segments`]); a
+/// local series by days or longer periods, by category, archive or country, reads each local
+/// day of 24 hours from a window rollup (see [`local_segments`]).
+pub fn segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
+    if let (Some(cutoff), Some(shift)) = (cutoff, &q.shift)
+        && q.time_group.is_some_and(|tg| tg != TimeGroup::Hour)
+        && let Some(window) = window_source(q)
+    {
+        return local_segments(q, cutoff, shift, window);
+    }
+    aligned_segments(q, cutoff)
+}
+
+/// The window rollup that keeps every dimension `q` uses, if one does.
+fn window_source(q: &Aggregate) -> Option<Source> {
+    let used: Vec<Dimension> = q
+        .dimensions
+        .iter()
+        .copied()
+        .chain(q.filters.iter().map(|f| f.dimension))
+        .collect();
+    if used.is_empty() {
+        // Totals come from the per-hour totals: 24 rows a day.
+        return None;
+    }
+    [Source::RollupWindowCountry, Source::RollupWindowCategory]
+        .into_iter()
+        .find(|source| used.iter().all(|d| source.keeps(*d)))
+}
+
+/// Most local days one window part lists (each start is a bound parameter).
+const MOST_WINDOWS: i32 = 1000;
+
+/// The parts of a local series (`shift`): every local day of 24 hours whose hours are all
+/// before the cutoff is one row per key of `window` at its first UTC hour, as a UTC day is a
+/// row of the day rollups. The rest (a first partial day, days of 23 or 25 hours when the
+/// clocks change, the days from the cutoff on) is read as [`aligned_segments`] reads it.
+/// Each hour of the range is in exactly one part.
+fn local_segments(
+    q: &Aggregate,
+    cutoff: Cutoff,
+    shift: &LocalShift,
+    window: Source,
+) -> Vec<Segment> {
+    let offset_at = |h: NaiveDateTime| {
+        shift
+            .spans
+            .iter()
+            .rev()
+            .find(|(from, _)| h >= *from)
+            .or(shift.spans.first())
+            .map_or(0, |(_, seconds)| *seconds)
+    };
+    // Each UTC hour is in the local day where it starts.
+    let day_of = |h: NaiveDateTime| (h + Duration::seconds(i64::from(offset_at(h)))).date();
+    let Some(first) = q.range.from.or(shift.spans.first().map(|(from, _)| *from)) else {
+        return aligned_segments(q, Some(cutoff));
+    };
+    let hour = Duration::hours(1);
+    let day = Duration::days(1);
+    let stop = q
+        .range
+        .to
+        .map_or(cutoff.hour, |to| Ord::min(to, cutoff.hour));
+    let mut pos = floor(first, Grain::Hour);
+    if pos < first {
+        pos += hour;
+    }
+    // The first hour of a local day.
+    while pos < stop && day_of(pos - hour) == day_of(pos) {
+        pos += hour;
+    }
+    let gap = |from: Option<NaiveDateTime>, to: Option<NaiveDateTime>| {
+        let mut part = q.clone();
+        part.range = TimeRange { from, to };
+        aligned_segments(&part, Some(cutoff))
+    };
+    let mut parts: Vec<Segment> = Vec::new();
+    // The start of what no window part has read yet.
+    let mut unread = q.range.from;
+    while pos + day <= stop {
+        let local = day_of(pos);
+        if day_of(pos + day - hour) == local && day_of(pos + day) != local {
+            let extends = parts.last_mut().filter(|last| {
+                last.source == window
+                    && last.range.to == Some(pos)
+                    && unread == Some(pos)
+                    && last
+                        .range
+                        .from
+                        .is_some_and(|from| (pos - from).num_days() < i64::from(MOST_WINDOWS))
+            });
+            match extends {
+                Some(last) => last.range.to = Some(pos + day),
+                None => {
+                    if unread != Some(pos) {
+                        parts.extend(gap(unread, Some(pos)));
+                    }
+                    parts.push(Segment {
+                        source: window,
+                        range: TimeRange {
+                            from: Some(pos),
+                            to: Some(pos + day),
+                        },
+                    });
+                }
+            }
+            pos += day;
+            unread = Some(pos);
+        } else {
+            // A day of 23 or 25 hours: its hours are read as before.
+            pos += hour;
+            while day_of(pos) == local {
+                pos += hour;
+            }
+        }
+    }
+    if unread != q.range.to || unread.is_none() {
+        parts.extend(gap(unread, q.range.to));
+    }
+    parts
+}
+
 /// The parts `q` is read from, given the rollups' `cutoff`: from the start of the range on,
 /// the coarsest rollup that keeps every dimension used and whose period starts where the
 /// previous part ends, as far as its periods fit in the range and are trusted; the hourly
 /// table where no rollup fits, and from the cutoff on. Each hour of the range is in exactly
 /// one part, so the sum over the parts is the sum over the hourly table.
-pub fn segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
+pub fn aligned_segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
     let hourly = |range| {
         vec![Segment {
             source: Source::Hourly,
@@ -375,6 +498,8 @@ pub async fn cutoff(db: &DatabaseConnection, live: &Fingerprint) -> Result<Optio
         "rollup_month_download_type",
         "rollup_month_category_country",
         "rollup_year_category_country",
+        "rollup_window_category",
+        "rollup_window_country",
     ] {
         let probe = Query::select()
             .from(Alias::new(table))
@@ -660,6 +785,140 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn local_days_of_24_hours_are_window_rows_and_every_hour_is_read_once() {
+        use Dimension::*;
+        let h = |hours: i32| hours * 3600;
+        // New York falls back on 2026-11-01 at 06:00 UTC and springs forward on 2027-03-14 at
+        // 07:00 UTC; Kathmandu is +05:45 all year; Kolkata +05:30.
+        let zones = [
+            vec![
+                (at("2026-10-20 00:00"), h(-4)),
+                (at("2026-11-01 06:00"), h(-5)),
+                (at("2027-03-14 07:00"), h(-4)),
+            ],
+            vec![(at("2026-10-20 00:00"), h(5) + 45 * 60)],
+            vec![(at("2026-10-20 00:00"), h(5) + 30 * 60)],
+        ];
+        let ranges = [
+            (Some("2026-10-28 04:00"), Some("2026-11-04 05:00")),
+            (Some("2026-10-25 18:15"), Some("2026-12-05 18:15")),
+            (Some("2027-03-10 05:00"), Some("2027-03-20 04:00")),
+            (None, None),
+            (Some("2026-11-29 18:30"), None),
+        ];
+        for watermark in ["2026-12-01 13:00", "2027-04-01 00:00"] {
+            for cutoff in [
+                Cutoff::at_watermark(at(watermark)),
+                Cutoff::before_change(at("2026-11-30 20:00")),
+            ] {
+                for spans in &zones {
+                    for (from, to) in ranges {
+                        for (dimension, time_group) in [
+                            (Category, TimeGroup::Day),
+                            (Country, TimeGroup::Month),
+                            (Archive, TimeGroup::Year),
+                        ] {
+                            let mut query = q(vec![dimension], Some(time_group), vec![]);
+                            query.shift = Some(LocalShift {
+                                spans: spans.clone(),
+                            });
+                            query.range.from = from.map(at);
+                            query.range.to = to.map(at);
+                            check_local_cover(&query, cutoff, at(watermark));
+                        }
+                    }
+                }
+            }
+        }
+        // New York's week around the fall-back day: windows but for the 25-hour day.
+        let mut query = q(vec![Category], Some(TimeGroup::Day), vec![]);
+        query.shift = Some(LocalShift {
+            spans: zones[0].clone(),
+        });
+        query.range = TimeRange {
+            from: Some(at("2026-10-29 04:00")),
+            to: Some(at("2026-11-04 05:00")),
+        };
+        assert_eq!(
+            parts(&query, Cutoff::at_watermark(at("2026-12-01 13:00"))),
+            vec![
+                (
+                    Source::RollupWindowCategory,
+                    s("2026-10-29 04:00"),
+                    s("2026-11-01 04:00")
+                ),
+                (
+                    Source::RollupHourCategory,
+                    s("2026-11-01 04:00"),
+                    s("2026-11-02 05:00")
+                ),
+                (
+                    Source::RollupWindowCategory,
+                    s("2026-11-02 05:00"),
+                    s("2026-11-04 05:00")
+                ),
+            ]
+        );
+        // By country and category there is no window rollup.
+        query.filters = q(vec![], None, vec![Country]).filters;
+        assert!(
+            parts(&query, Cutoff::at_watermark(at("2026-12-01 13:00")))
+                .iter()
+                .all(|p| !p.0.window())
+        );
+    }
+
+    /// Every hour of a local query's range (from 2026-10-20 to 2027-04-10) is read exactly
+    /// once, a window only where it is whole and trusted, at the start of a local day of 24
+    /// hours.
+    fn check_local_cover(query: &Aggregate, cutoff: Cutoff, watermark: NaiveDateTime) {
+        let parts = segments(query, Some(cutoff));
+        let spans = &query.shift.as_ref().unwrap().spans;
+        let day_of = |h: NaiveDateTime| {
+            let seconds = spans.iter().rev().find(|(f, _)| h >= *f).unwrap().1;
+            (h + Duration::seconds(i64::from(seconds))).date()
+        };
+        let mut hour = at("2026-10-20 01:00");
+        while hour < at("2027-04-10 00:00") {
+            let wanted = query.range.from.is_none_or(|f| hour >= f)
+                && query.range.to.is_none_or(|t| hour < t);
+            let mut readers = 0;
+            for p in &parts {
+                if p.source.window() {
+                    let (from, to) = (p.range.from.unwrap(), p.range.to.unwrap());
+                    assert_eq!((to - from).num_hours() % 24, 0, "{p:?}");
+                    let mut start = from;
+                    while start < to {
+                        assert!(start + Duration::days(1) <= cutoff.hour, "{p:?} {cutoff:?}");
+                        assert_ne!(day_of(start - Duration::hours(1)), day_of(start));
+                        assert_ne!(day_of(start + Duration::days(1)), day_of(start));
+                        if hour >= start && hour < start + Duration::days(1) {
+                            readers += 1;
+                        }
+                        start += Duration::days(1);
+                    }
+                } else {
+                    let start = floor(hour, p.source.grain());
+                    if p.range.from.is_none_or(|f| start >= f)
+                        && p.range.to.is_none_or(|t| start < t)
+                        && (p.source == Source::Hourly || hour < watermark)
+                    {
+                        assert!(p.source == Source::Hourly || hour < cutoff.hour);
+                        readers += 1;
+                    }
+                }
+            }
+            assert_eq!(
+                readers,
+                usize::from(wanted),
+                "{hour} in {:?} with {cutoff:?}: {parts:?}",
+                query.range
+            );
+            hour += Duration::hours(1);
         }
     }
 

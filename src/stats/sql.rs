@@ -266,6 +266,11 @@ pub enum Source {
     RollupMonthCategoryCountry,
     /// Per-year totals by category (and its archive) and country.
     RollupYearCategoryCountry,
+    /// Totals of the 24 hours from each hour on, by category (and its archive): a local day
+    /// of 24 hours in any zone is one row per key.
+    RollupWindowCategory,
+    /// Totals of the 24 hours from each hour on, by country.
+    RollupWindowCountry,
 }
 
 /// The period one row of a source covers.
@@ -294,6 +299,8 @@ impl Source {
             Source::RollupMonthDownloadType => "rollup_month_download_type",
             Source::RollupMonthCategoryCountry => "rollup_month_category_country",
             Source::RollupYearCategoryCountry => "rollup_year_category_country",
+            Source::RollupWindowCategory => "rollup_window_category",
+            Source::RollupWindowCountry => "rollup_window_country",
         }
     }
 
@@ -305,7 +312,9 @@ impl Source {
             | Source::RollupHourCategory
             | Source::RollupHourArchive
             | Source::RollupHourCountry
-            | Source::RollupHourDownloadType => Grain::Hour,
+            | Source::RollupHourDownloadType
+            | Source::RollupWindowCategory
+            | Source::RollupWindowCountry => Grain::Hour,
             Source::RollupDay | Source::RollupDayCategory | Source::RollupDayCountry => Grain::Day,
             Source::RollupMonthCategory
             | Source::RollupMonthCountry
@@ -338,6 +347,15 @@ impl Source {
         self != Source::Hourly && self.grain() == Grain::Hour
     }
 
+    /// Whether a row holds the 24 hours from its hour on (see [`Source::RollupWindowCategory`]):
+    /// a part of such a source lists the starts of the local days it reads.
+    pub fn window(self) -> bool {
+        matches!(
+            self,
+            Source::RollupWindowCategory | Source::RollupWindowCountry
+        )
+    }
+
     /// Whether the time column is a date (the first day of the row's day, month or year)
     /// rather than a datetime.
     pub fn by_date(self) -> bool {
@@ -364,10 +382,12 @@ impl Source {
             Source::RollupHour => &[],
             Source::RollupHourCategory
             | Source::RollupDayCategory
-            | Source::RollupMonthCategory => &[Category, Archive],
-            Source::RollupHourCountry | Source::RollupDayCountry | Source::RollupMonthCountry => {
-                &[Country]
-            }
+            | Source::RollupMonthCategory
+            | Source::RollupWindowCategory => &[Category, Archive],
+            Source::RollupHourCountry
+            | Source::RollupDayCountry
+            | Source::RollupMonthCountry
+            | Source::RollupWindowCountry => &[Country],
             Source::RollupHourDownloadType | Source::RollupMonthDownloadType => &[DownloadType],
             Source::RollupHourArchive => &[Archive],
             Source::RollupMonthCategoryCountry | Source::RollupYearCategoryCountry => {
@@ -383,6 +403,12 @@ impl Source {
         let Some(key) = self.key() else {
             return false;
         };
+        if self.window() {
+            // A window is read at the start of a local day only: one row per key and day.
+            return q.time_group == Some(TimeGroup::Day)
+                && q.dimensions.len() == key.len()
+                && key.iter().all(|d| q.dimensions.contains(d));
+        }
         let period = match q.time_group {
             Some(TimeGroup::Hour) => Grain::Hour,
             Some(TimeGroup::Day) => Grain::Day,
@@ -403,10 +429,12 @@ impl Source {
             Source::RollupHour => false,
             Source::RollupDayCategory
             | Source::RollupHourCategory
-            | Source::RollupMonthCategory => matches!(dimension, Category | Archive),
-            Source::RollupDayCountry | Source::RollupHourCountry | Source::RollupMonthCountry => {
-                dimension == Country
-            }
+            | Source::RollupMonthCategory
+            | Source::RollupWindowCategory => matches!(dimension, Category | Archive),
+            Source::RollupDayCountry
+            | Source::RollupHourCountry
+            | Source::RollupMonthCountry
+            | Source::RollupWindowCountry => dimension == Country,
             Source::RollupHourDownloadType | Source::RollupMonthDownloadType => {
                 dimension == DownloadType
             }
@@ -419,7 +447,9 @@ impl Source {
 }
 
 /// One part of a planned aggregate: `source` read over `range`, in datetimes; for a source of
-/// dates the bounds are the first days of its periods (the planner aligns them).
+/// dates the bounds are the first days of its periods (the planner aligns them). A window
+/// source is read at `range.from` and every 24 hours after it before `range.to`: the starts
+/// of local days of 24 hours, each one row per key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
     pub source: Source,
@@ -473,7 +503,7 @@ fn aggregate_from(
         select.expr_as(expr.clone(), Alias::new(BUCKET_ALIAS));
         select.add_group_by([expr]);
     }
-    if q.shift.is_none() && source.unique_per(q) {
+    if (q.shift.is_none() || source.window()) && source.unique_per(q) {
         // One row per group already (a rollup read by its own key and period): grouping it
         // again would only cost a hash of every row.
         select.expr_as(value_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
@@ -482,7 +512,11 @@ fn aggregate_from(
         select.expr_as(sum_on(backend, q.metric, source), Alias::new(VALUE_ALIAS));
     }
     let time = Expr::col(Alias::new(source.time_column()));
-    if source.by_date() {
+    if source.window() {
+        let starts = std::iter::successors(range.from, |s| Some(*s + chrono::Duration::days(1)))
+            .take_while(|s| range.to.is_some_and(|to| *s < to));
+        select.and_where(time.is_in(starts));
+    } else if source.by_date() {
         if let Some(from) = range.from {
             select.and_where(time.clone().gte(from.date()));
         }

@@ -92,6 +92,18 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         progress.inc(1);
     }
     drop(progress);
+    // A window of 24 hours starts in a changed day or the day before it.
+    if let Some(until) = new_watermark {
+        let starts: BTreeSet<NaiveDate> = days
+            .iter()
+            .flat_map(|d| [*d - Duration::days(1), *d])
+            .collect();
+        let mut progress = Progress::new("rebuilding 24-hour windows", starts.len() as u64, "days");
+        for day in starts {
+            rebuild_windows(&tx, day, until).await?;
+            progress.inc(1);
+        }
+    }
     // Months and years are sums of the rebuilt days (months) and months (years): the cost of
     // a new hour is that of its month and year, whatever the table's size.
     let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
@@ -117,11 +129,13 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
     tx.commit().await?;
     if !days.is_empty() {
         let months = PERIOD_MONTH.2.iter().chain(PERIOD_YEAR.2).map(|t| t.0);
+        let windows = WINDOW_ROLLUPS.iter().map(|t| t.0);
         let tables: Vec<&str> = HOUR_ROLLUPS
             .iter()
             .chain(DAY_ROLLUPS)
             .copied()
             .chain(months)
+            .chain(windows)
             .collect();
         super::analyze(db, &tables).await?;
     }
@@ -419,6 +433,92 @@ async fn rebuild_period<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The window rollups: each row sums the 24 hours from its hour on of a per-hour rollup, by
+/// the dimensions kept.
+const WINDOW_ROLLUPS: &[(&str, &str, &[Dimension])] = &[
+    ("rollup_window_category", "rollup_hour_category", CATEGORY),
+    (
+        "rollup_window_country",
+        "rollup_hour_country",
+        &[Dimension::Country],
+    ),
+];
+
+/// Replaces the windows that start in `day` with sums over the per-hour rollups (rebuilt
+/// already) of the 24 hours from each start. Only windows that end by `until` (the watermark)
+/// are written, so every window the rollups hold is whole; the next refresh writes the rest.
+async fn rebuild_windows<C: ConnectionTrait>(
+    conn: &C,
+    day: NaiveDate,
+    until: NaiveDateTime,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{Condition, JoinType, UnionType};
+    let backend = conn.get_database_backend();
+    let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let window = Duration::days(1);
+    let starts: Vec<NaiveDateTime> = (0..24)
+        .map(|h| from + Duration::hours(h))
+        .filter(|s| *s + window <= until)
+        .collect();
+    for (rollup, finer, dimensions) in WINDOW_ROLLUPS {
+        let delete = Query::delete()
+            .from_table(Alias::new(*rollup))
+            .and_where(Expr::col(Alias::new("hour")).gte(from))
+            .and_where(Expr::col(Alias::new("hour")).lt(from + window))
+            .to_owned();
+        conn.execute(&delete).await?;
+        // The starts and ends of the windows, as a derived table of bound values.
+        let bounds = |start: NaiveDateTime| {
+            Query::select()
+                .expr_as(Expr::val(start), Alias::new("ws"))
+                .expr_as(Expr::val(start + window), Alias::new("we"))
+                .to_owned()
+        };
+        let Some((first, rest)) = starts.split_first() else {
+            continue;
+        };
+        let mut windows = bounds(*first);
+        for start in rest {
+            windows.union(UnionType::All, bounds(*start));
+        }
+        let hour = Expr::col((Alias::new("h"), Alias::new("hour")));
+        let mut select = Query::select();
+        select
+            .from_subquery(windows, Alias::new("w"))
+            .join_as(
+                JoinType::InnerJoin,
+                Alias::new(*finer),
+                Alias::new("h"),
+                Condition::all()
+                    .add(
+                        hour.clone()
+                            .gte(Expr::col((Alias::new("w"), Alias::new("ws")))),
+                    )
+                    .add(
+                        hour.clone()
+                            .lt(Expr::col((Alias::new("w"), Alias::new("we")))),
+                    ),
+            )
+            .and_where(hour.clone().gte(from))
+            .and_where(hour.lt(from + window + window))
+            .expr(Expr::col((Alias::new("w"), Alias::new("ws"))))
+            .add_group_by([Expr::col((Alias::new("w"), Alias::new("ws")))]);
+        for dimension in *dimensions {
+            let expr = dimension_expr(backend, *dimension);
+            select.expr(expr.clone());
+            select.add_group_by([expr]);
+        }
+        select
+            .expr(sql::sum_column(backend, "primary_sum"))
+            .expr(sql::sum_column(backend, "cross_sum"));
+        let mut columns = vec!["hour"];
+        columns.extend(dimensions.iter().map(|d| d.as_str()));
+        columns.extend(["primary_sum", "cross_sum"]);
+        insert_select(conn, rollup, &columns, select).await?;
+    }
+    Ok(())
+}
+
 /// The start of the newest hour in the hourly table.
 async fn newest_hour(db: &DatabaseConnection, table: &str) -> Result<Option<NaiveDateTime>, DbErr> {
     let row = db.query_one(&sql::newest_hour(table)).await?;
@@ -587,9 +687,14 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
         let tables: Vec<&str> = VERIFIED_ROLLUPS.iter().map(|r| r.table).collect();
         super::analyze(db, &tables).await?;
     }
-    // The month and year rollups are sums of the day (and hour) rollups, which are exact now:
-    // every month and year the held days span is summed again from them.
+    // The month, year and window rollups are sums of the day (and hour) rollups, which are
+    // exact now: every month, year and window the held days span is summed again from them.
     let tx = db.begin().await?;
+    if let Some(until) = crate::stats::plan::watermark(&tx).await? {
+        for day in &days {
+            rebuild_windows(&tx, *day, until).await?;
+        }
+    }
     let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
     for month in &months {
         rebuild_period(&tx, *month, PERIOD_MONTH).await?;
