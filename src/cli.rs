@@ -192,9 +192,6 @@ async fn explain(settings: &Settings, request: &str, runs: u32, plan: bool) -> a
     let endpoint = crate::stats::Endpoint::from_path(path)
         .with_context(|| format!("no data endpoint {path}"))?;
     let query = crate::stats::Query::parse(endpoint, query, Utc::now())?.query;
-    let aggregate = query
-        .aggregate()
-        .context("this request reads no hourly data")?;
     let db = db::connect(
         &settings.database_target()?,
         &settings.database,
@@ -202,6 +199,13 @@ async fn explain(settings: &Settings, request: &str, runs: u32, plan: bool) -> a
     )
     .await?;
     let repo = crate::stats::repo::Repository::new(db.clone(), settings.database.table.clone());
+    let aggregate = match &query {
+        // A local series is bucketed over the hours the table holds, as the service does.
+        crate::stats::Query::Data(q) => crate::stats::data_aggregate_now(&repo, q).await?,
+        _ => query
+            .aggregate()
+            .context("this request reads no hourly data")?,
+    };
     let fingerprint = repo.fingerprint(settings.cache.probe_hours).await?;
     repo.update_rollup_cutoff(&fingerprint).await;
     let (statement, kind, _) = repo.statement(&aggregate);

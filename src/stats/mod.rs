@@ -362,22 +362,7 @@ impl Stats {
     }
 
     pub async fn get_data(&self, q: &DataQuery) -> Result<Answer, StatsError> {
-        let bounds = match (local_grain(q), q.range.to_time_range_in(q.timezone)) {
-            (
-                Some(_),
-                TimeRange {
-                    from: Some(f),
-                    to: Some(t),
-                },
-            ) => Some((f, t)),
-            // An open end: the shift must hold for every hour there is.
-            (Some(_), range) => self.repo.hour_bounds().await?.map(|(first, last)| {
-                let end = Ord::max(last, Utc::now().naive_utc()) + Duration::days(2);
-                (range.from.unwrap_or(first), range.to.unwrap_or(end))
-            }),
-            (None, _) => None,
-        };
-        let mut aggregate = data_aggregate(q, None, bounds);
+        let mut aggregate = data_aggregate_now(&self.repo, q).await?;
         // One answer group is made of at most `per_group` rows of the grain, so more rows than
         // `max_groups * per_group` prove too many groups, without reading them all.
         let per_group = match (q.time_group, aggregate.time_group) {
@@ -472,6 +457,27 @@ impl Stats {
             ..answer
         })
     }
+}
+
+/// The aggregate behind `get_data` as it is run now: a local series is bucketed by the
+/// database over the UTC hours the answer can read, which an open range takes from the table.
+pub async fn data_aggregate_now(repo: &Repository, q: &DataQuery) -> Result<Aggregate, DbErr> {
+    let bounds = match (local_grain(q), q.range.to_time_range_in(q.timezone)) {
+        (
+            Some(_),
+            TimeRange {
+                from: Some(f),
+                to: Some(t),
+            },
+        ) => Some((f, t)),
+        // An open end: the shift must hold for every hour there is.
+        (Some(_), range) => repo.hour_bounds().await?.map(|(first, last)| {
+            let end = Ord::max(last, Utc::now().naive_utc()) + Duration::days(2);
+            (range.from.unwrap_or(first), range.to.unwrap_or(end))
+        }),
+        (None, _) => None,
+    };
+    Ok(data_aggregate(q, None, bounds))
 }
 
 /// The aggregate behind `get_data`. Local days, weeks, months and years are bucketed by the

@@ -59,6 +59,12 @@ impl Cutoff {
         }
     }
 
+    /// Whether the cutoff is the watermark itself (not moved back by a change): the rollups
+    /// then also hold the periods and windows that hold it, with their hours before it.
+    pub fn is_watermark(&self) -> bool {
+        self.day > self.hour.date()
+    }
+
     /// The first instant the rollups of `grain` are not trusted for.
     fn end(&self, grain: Grain) -> NaiveDateTime {
         match grain {
@@ -189,11 +195,13 @@ fn window_source(q: &Aggregate) -> Option<Source> {
 /// Most local days one window part lists (each start is a bound parameter).
 const MOST_WINDOWS: i32 = 1000;
 
-/// The parts of a local series (`shift`): every local day of 24 hours whose hours are all
-/// before the cutoff is one row per key of `window` at its first UTC hour, as a UTC day is a
-/// row of the day rollups. The rest (a first partial day, days of 23 or 25 hours when the
-/// clocks change, the days from the cutoff on) is read as [`aligned_segments`] reads it.
-/// Each hour of the range is in exactly one part.
+/// The parts of a local series (`shift`): every local day whose first 24 hours are before
+/// the cutoff is one row per key of `window` at its first UTC hour, as a UTC day is a row of
+/// the day rollups (a day of 25 hours, when the clocks go back, adds its last hour). At the
+/// watermark the window rollups hold, like the day rollups, the partial windows that start
+/// before it with their hours before it, so the local day that holds the watermark is a
+/// window row too. The rest (a partial first day, days of 23 hours, the hours from the cutoff
+/// on) is read as [`aligned_segments`] reads it. Each hour of the range is in exactly one part.
 fn local_segments(
     q: &Aggregate,
     cutoff: Cutoff,
@@ -220,14 +228,6 @@ fn local_segments(
         .range
         .to
         .map_or(cutoff.hour, |to| Ord::min(to, cutoff.hour));
-    let mut pos = floor(first, Grain::Hour);
-    if pos < first {
-        pos += hour;
-    }
-    // The first hour of a local day.
-    while pos < stop && day_of(pos - hour) == day_of(pos) {
-        pos += hour;
-    }
     let gap = |from: Option<NaiveDateTime>, to: Option<NaiveDateTime>| {
         let mut part = q.clone();
         part.range = TimeRange { from, to };
@@ -236,42 +236,52 @@ fn local_segments(
     let mut parts: Vec<Segment> = Vec::new();
     // The start of what no window part has read yet.
     let mut unread = q.range.from;
-    while pos + day <= stop {
+    let mut pos = floor(first, Grain::Hour);
+    if pos < first {
+        pos += hour;
+    }
+    while pos < stop {
         let local = day_of(pos);
-        if day_of(pos + day - hour) == local && day_of(pos + day) != local {
-            let extends = parts.last_mut().filter(|last| {
-                last.source == window
-                    && last.range.to == Some(pos)
-                    && unread == Some(pos)
-                    && last
-                        .range
-                        .from
-                        .is_some_and(|from| (pos - from).num_days() < i64::from(MOST_WINDOWS))
-            });
-            match extends {
-                Some(last) => last.range.to = Some(pos + day),
-                None => {
-                    if unread != Some(pos) {
-                        parts.extend(gap(unread, Some(pos)));
-                    }
-                    parts.push(Segment {
-                        source: window,
-                        range: TimeRange {
-                            from: Some(pos),
-                            to: Some(pos + day),
-                        },
-                    });
-                }
-            }
-            pos += day;
-            unread = Some(pos);
+        let starts_day = day_of(pos - hour) != local;
+        // The hours the window from `pos` holds and the query reads: all 24 of them, or the
+        // watermark's partial window up to it, if they are all in this local day.
+        let end = if pos + day <= stop {
+            pos + day
+        } else if cutoff.is_watermark() && q.range.to.is_none_or(|to| to >= cutoff.hour) {
+            cutoff.hour
         } else {
-            // A day of 23 or 25 hours: its hours are read as before.
+            break;
+        };
+        if !(starts_day && day_of(end - hour) == local) {
             pos += hour;
-            while day_of(pos) == local {
-                pos += hour;
+            continue;
+        }
+        let extends = parts.last_mut().filter(|last| {
+            last.source == window
+                && last.range.to == Some(pos)
+                && unread == Some(pos)
+                && last
+                    .range
+                    .from
+                    .is_some_and(|from| (pos - from).num_days() < i64::from(MOST_WINDOWS))
+        });
+        match extends {
+            Some(last) => last.range.to = Some(pos + day),
+            None => {
+                if unread != Some(pos) {
+                    parts.extend(gap(unread, Some(pos)));
+                }
+                parts.push(Segment {
+                    source: window,
+                    range: TimeRange {
+                        from: Some(pos),
+                        to: Some(pos + day),
+                    },
+                });
             }
         }
+        pos = end;
+        unread = Some(end);
     }
     if unread != q.range.to || unread.is_none() {
         parts.extend(gap(unread, q.range.to));
@@ -834,7 +844,8 @@ mod tests {
                 }
             }
         }
-        // New York's week around the fall-back day: windows but for the 25-hour day.
+        // New York's week around the fall-back day: windows, and the last hour of the
+        // 25-hour day.
         let mut query = q(vec![Category], Some(TimeGroup::Day), vec![]);
         query.shift = Some(LocalShift {
             spans: zones[0].clone(),
@@ -849,11 +860,11 @@ mod tests {
                 (
                     Source::RollupWindowCategory,
                     s("2026-10-29 04:00"),
-                    s("2026-11-01 04:00")
+                    s("2026-11-02 04:00")
                 ),
                 (
                     Source::RollupHourCategory,
-                    s("2026-11-01 04:00"),
+                    s("2026-11-02 04:00"),
                     s("2026-11-02 05:00")
                 ),
                 (
@@ -861,6 +872,39 @@ mod tests {
                     s("2026-11-02 05:00"),
                     s("2026-11-04 05:00")
                 ),
+            ]
+        );
+        // The local day that holds the watermark is its partial window; a change moves the
+        // cutoff back to its day's start and the windows before it must be whole.
+        query.range = TimeRange {
+            from: Some(at("2026-11-25 05:00")),
+            to: None,
+        };
+        assert_eq!(
+            parts(&query, Cutoff::at_watermark(at("2026-12-01 13:00"))),
+            vec![
+                (
+                    Source::RollupWindowCategory,
+                    s("2026-11-25 05:00"),
+                    s("2026-12-02 05:00")
+                ),
+                (Source::Hourly, s("2026-12-01 13:00"), None),
+            ]
+        );
+        assert_eq!(
+            parts(&query, Cutoff::before_change(at("2026-11-28 13:00"))),
+            vec![
+                (
+                    Source::RollupWindowCategory,
+                    s("2026-11-25 05:00"),
+                    s("2026-11-27 05:00")
+                ),
+                (
+                    Source::RollupHourCategory,
+                    s("2026-11-27 05:00"),
+                    s("2026-11-28 00:00")
+                ),
+                (Source::Hourly, s("2026-11-28 00:00"), None),
             ]
         );
         // By country and category there is no window rollup.
@@ -893,10 +937,17 @@ mod tests {
                     assert_eq!((to - from).num_hours() % 24, 0, "{p:?}");
                     let mut start = from;
                     while start < to {
-                        assert!(start + Duration::days(1) <= cutoff.hour, "{p:?} {cutoff:?}");
+                        // A window holds the 24 hours from its start, those before the
+                        // watermark: whole before the cutoff, or partial at the watermark.
+                        let end = Ord::min(start + Duration::days(1), watermark);
+                        assert!(
+                            start + Duration::days(1) <= cutoff.hour
+                                || (cutoff.is_watermark() && start < cutoff.hour),
+                            "{p:?} {cutoff:?}"
+                        );
                         assert_ne!(day_of(start - Duration::hours(1)), day_of(start));
-                        assert_ne!(day_of(start + Duration::days(1)), day_of(start));
-                        if hour >= start && hour < start + Duration::days(1) {
+                        assert_eq!(day_of(end - Duration::hours(1)), day_of(start));
+                        if hour >= start && hour < end {
                             readers += 1;
                         }
                         start += Duration::days(1);

@@ -92,18 +92,13 @@ pub async fn refresh(db: &DatabaseConnection, table: &str) -> Result<RefreshRepo
         progress.inc(1);
     }
     drop(progress);
-    // A window of 24 hours starts in a changed day or the day before it.
-    if let Some(until) = new_watermark {
-        let starts: BTreeSet<NaiveDate> = days
-            .iter()
-            .flat_map(|d| [*d - Duration::days(1), *d])
-            .collect();
-        let mut progress = Progress::new("rebuilding 24-hour windows", starts.len() as u64, "days");
-        for day in starts {
-            rebuild_windows(&tx, day, until).await?;
-            progress.inc(1);
-        }
+    let starts = window_days(&days, old_watermark, new_watermark);
+    let mut progress = Progress::new("rebuilding 24-hour windows", starts.len() as u64, "days");
+    for day in starts {
+        rebuild_windows(&tx, day, new_watermark).await?;
+        progress.inc(1);
     }
+    drop(progress);
     // Months and years are sums of the rebuilt days (months) and months (years): the cost of
     // a new hour is that of its month and year, whatever the table's size.
     let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
@@ -444,13 +439,40 @@ const WINDOW_ROLLUPS: &[(&str, &str, &[Dimension])] = &[
     ),
 ];
 
+/// The days whose windows a refresh rebuilds: a window starts in a changed day or the day
+/// before it; and when the watermark moves, the windows that held only the hours before the
+/// old one (they start in the 24 hours before it) hold more now, and new partial windows start
+/// before the new one, even where no hour of their days changed (hours without rows at the
+/// end of a day).
+fn window_days(
+    changed: &BTreeSet<NaiveDate>,
+    old_watermark: Option<NaiveDateTime>,
+    new_watermark: Option<NaiveDateTime>,
+) -> BTreeSet<NaiveDate> {
+    let mut days: BTreeSet<NaiveDate> = changed
+        .iter()
+        .flat_map(|d| [*d - Duration::days(1), *d])
+        .collect();
+    if let (Some(old), Some(new)) = (old_watermark, new_watermark)
+        && new > old
+    {
+        let first = (old - Duration::days(1)).date();
+        let last = (new - Duration::hours(1)).date();
+        days.extend(first.iter_days().take_while(|d| *d <= last));
+    }
+    days
+}
+
 /// Replaces the windows that start in `day` with sums over the per-hour rollups (rebuilt
-/// already) of the 24 hours from each start. Only windows that end by `until` (the watermark)
-/// are written, so every window the rollups hold is whole; the next refresh writes the rest.
+/// already) of the 24 hours from each start. Windows start before `until` (the watermark;
+/// `None`: there is nothing to roll up), and those that end after it hold its hours before
+/// it, as the day rollups hold the watermark's day; a later refresh writes the rest (see
+/// [`window_days`]). Rows are written in the order of their start, so that the rows a local
+/// day reads (one start) are on few pages.
 async fn rebuild_windows<C: ConnectionTrait>(
     conn: &C,
     day: NaiveDate,
-    until: NaiveDateTime,
+    until: Option<NaiveDateTime>,
 ) -> Result<(), DbErr> {
     use sea_orm::sea_query::{Condition, JoinType, UnionType};
     let backend = conn.get_database_backend();
@@ -458,7 +480,7 @@ async fn rebuild_windows<C: ConnectionTrait>(
     let window = Duration::days(1);
     let starts: Vec<NaiveDateTime> = (0..24)
         .map(|h| from + Duration::hours(h))
-        .filter(|s| *s + window <= until)
+        .filter(|s| until.is_some_and(|until| *s < until))
         .collect();
     for (rollup, finer, dimensions) in WINDOW_ROLLUPS {
         let delete = Query::delete()
@@ -502,7 +524,11 @@ async fn rebuild_windows<C: ConnectionTrait>(
             .and_where(hour.clone().gte(from))
             .and_where(hour.lt(from + window + window))
             .expr(Expr::col((Alias::new("w"), Alias::new("ws"))))
-            .add_group_by([Expr::col((Alias::new("w"), Alias::new("ws")))]);
+            .add_group_by([Expr::col((Alias::new("w"), Alias::new("ws")))])
+            .order_by_expr(
+                Expr::col((Alias::new("w"), Alias::new("ws"))),
+                sea_orm::sea_query::Order::Asc,
+            );
         for dimension in *dimensions {
             let expr = dimension_expr(backend, *dimension);
             select.expr(expr.clone());
@@ -665,12 +691,14 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
         progress.inc(1);
     }
     drop(progress);
+    // One transaction: no answer reads the repaired days with months, years or windows that
+    // are not summed from them yet.
+    let tx = db.begin().await?;
     if !differed.is_empty() {
         let with_checksums = crate::stats::repo::Repository::new(db.clone(), table.to_string())
             .pending_changes()
             .await
             .is_err();
-        let tx = db.begin().await?;
         for day in &differed {
             rebuild_day(&tx, table, *day).await?;
             if with_checksums {
@@ -683,17 +711,14 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
             }
         }
         mark_repaired(&tx).await?;
-        tx.commit().await?;
-        let tables: Vec<&str> = VERIFIED_ROLLUPS.iter().map(|r| r.table).collect();
-        super::analyze(db, &tables).await?;
     }
     // The month, year and window rollups are sums of the day (and hour) rollups, which are
-    // exact now: every month, year and window the held days span is summed again from them.
-    let tx = db.begin().await?;
-    if let Some(until) = crate::stats::plan::watermark(&tx).await? {
-        for day in &days {
-            rebuild_windows(&tx, *day, until).await?;
-        }
+    // exact now: every month, year and window the held days span is summed again from them
+    // (windows from the day before the first: they hold its first hours).
+    let until = crate::stats::plan::watermark(&tx).await?;
+    let window_days = days.first().map(|d| *d - Duration::days(1)).into_iter();
+    for day in window_days.chain(days.iter().copied()) {
+        rebuild_windows(&tx, day, until).await?;
     }
     let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
     for month in &months {
@@ -704,6 +729,10 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
         rebuild_period(&tx, *year, PERIOD_YEAR).await?;
     }
     tx.commit().await?;
+    if !differed.is_empty() {
+        let tables: Vec<&str> = VERIFIED_ROLLUPS.iter().map(|r| r.table).collect();
+        super::analyze(db, &tables).await?;
+    }
     Ok(VerifyReport {
         days_checked: days.len(),
         differed,
@@ -941,6 +970,34 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 1)
             .and_then(|d| d.and_hms_opt(hour, 0, 0))
             .unwrap()
+    }
+
+    #[test]
+    fn windows_are_rebuilt_from_the_day_before_a_change_and_where_the_watermark_moved() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let changed = BTreeSet::from([day(5)]);
+        assert_eq!(
+            window_days(&changed, None, None),
+            BTreeSet::from([day(4), day(5)])
+        );
+        // The watermark moves from 2026-11-01 22:00 to 2026-11-05 11:00: the partial windows
+        // from 2026-10-31 22:00 on hold more hours now.
+        let old = at(22);
+        let new = day(5).and_hms_opt(11, 0, 0).unwrap();
+        let days = window_days(&changed, Some(old), Some(new));
+        assert_eq!(
+            days,
+            BTreeSet::from([
+                NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+                day(1),
+                day(2),
+                day(3),
+                day(4),
+                day(5)
+            ])
+        );
+        // A watermark that stays or moves back adds nothing.
+        assert_eq!(window_days(&changed, Some(new), Some(old)).len(), 2);
     }
 
     #[test]

@@ -370,18 +370,89 @@ async fn the_sql_command_prints_the_chosen_statement_and_its_plan(backend: Backe
         with_rollups.contains("-- rows=6 runs=2 median_ms="),
         "{backend:?}: {with_rollups}"
     );
-    // Local days are made of UTC hours: the per-hour rollup by category answers them.
+    // Local days of 24 hours are rows of the window rollup; the data's first, partial local
+    // day (it starts at midnight UTC) is hours of the per-hour rollup.
     let local = sql(
         "/api/get_data?model=hourly&group_by=category&time_group=day&timezone=America/New_York",
     );
     assert!(
-        local.starts_with("-- aggregate_rollup\nSELECT") && local.contains("rollup_hour_category"),
+        local.starts_with("-- aggregate_rollup\nSELECT")
+            && local.contains("rollup_window_category")
+            && local.contains("rollup_hour_category"),
         "{backend:?}: {local}"
     );
     db.drop_database().await;
 }
 
+/// A refresh writes only the 24-hour windows that end by its watermark. Those it skipped are
+/// written by the next refresh that moves the watermark past them, even when no hour of their
+/// days changed: here the last hours of a day have no rows and the next rows come two days
+/// later, so the Berlin day of 2026-03-03 (22:00 and 23:00 UTC without rows) is a window that
+/// only the watermark's move brings in.
+async fn windows_skipped_at_the_watermark_are_written_when_it_moves_on(backend: Backend) {
+    use chrono::Timelike;
+    let app = spawn_or_skip!(backend, |s| {
+        s.cache.enabled = false;
+        s.cache.probe_interval = Duration::from_millis(100);
+    });
+    let mut rows = Vec::new();
+    let mut hour = dt("2026-03-01 00:00:00");
+    while hour <= dt("2026-03-03 21:00:00") {
+        let germany = i32::try_from(10 + hour.hour()).unwrap();
+        rows.push(Row::at(hour).country("germany").primary(germany).cross(1));
+        rows.push(
+            Row::at(hour)
+                .category("hep-th")
+                .country("france")
+                .primary(3),
+        );
+        hour += chrono::Duration::hours(1);
+    }
+    app.db.insert(&rows).await;
+    let refresh = || stats_backend::write::rollups::refresh(&app.db.writer, TABLE);
+    assert_eq!(
+        refresh().await.unwrap().watermark,
+        Some(dt("2026-03-03 22:00:00"))
+    );
+    let later = vec![
+        Row::at(dt("2026-03-05 10:00:00"))
+            .country("germany")
+            .primary(5),
+    ];
+    app.db.insert(&later).await;
+    rows.extend(later);
+    let report = refresh().await.unwrap();
+    assert_eq!(report.days_rebuilt, 1, "{backend:?}");
+    until_rollups_are_used(&app, backend).await;
+    for zone in ["Europe/Berlin", "America/New_York", "Asia/Kathmandu"] {
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        let keep = |r: &Row| {
+            let day = model::local_day(r.start, tz);
+            day >= date("2026-03-01") && day <= date("2026-03-06")
+        };
+        for group_by in ["country", "category"] {
+            for time_group in ["day", "week"] {
+                let url = format!(
+                    "/api/get_data?model=hourly&group_by={group_by}&time_group={time_group}&timezone={zone}&start_date=2026-03-01&end_date=2026-03-06"
+                );
+                let want = model::get_data_in(
+                    &rows,
+                    group_by,
+                    None,
+                    Some(time_group),
+                    "primary",
+                    tz,
+                    keep,
+                );
+                assert_eq!(app.get_json(&url).await, want, "{backend:?}: {url}");
+            }
+        }
+    }
+    app.finish().await;
+}
+
 backend_tests!(
     answers_are_identical_with_without_and_with_stale_rollups,
+    windows_skipped_at_the_watermark_are_written_when_it_moves_on,
     the_sql_command_prints_the_chosen_statement_and_its_plan,
 );
