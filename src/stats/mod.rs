@@ -470,7 +470,19 @@ pub async fn data_aggregate_now(repo: &Repository, q: &DataQuery) -> Result<Aggr
                 to: Some(t),
             },
         ) => Some((f, t)),
-        // An open end: the shift must hold for every hour there is.
+        // An open end: the shift must hold for every hour there is. The newest hour the
+        // probe saw spares a statement; hours written since then (and after two days from
+        // now) are in the answers from the next probe on, which drops the old ones.
+        (
+            Some(_),
+            TimeRange {
+                from: Some(f),
+                to: None,
+            },
+        ) if let Some(last) = repo.newest_seen() => Some((
+            f,
+            Ord::max(last, Utc::now().naive_utc()) + Duration::days(2),
+        )),
         (Some(_), range) => repo.hour_bounds().await?.map(|(first, last)| {
             let end = Ord::max(last, Utc::now().naive_utc()) + Duration::days(2);
             (range.from.unwrap_or(first), range.to.unwrap_or(end))

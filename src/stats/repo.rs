@@ -36,6 +36,8 @@ pub struct Repository {
     deadline: Option<std::time::Duration>,
     /// Where the rollups stop being trusted; `None`: no rollups, read the hourly table.
     rollups: Arc<std::sync::RwLock<Option<Cutoff>>>,
+    /// The newest hour the last freshness probe saw.
+    newest: Arc<std::sync::RwLock<Option<NaiveDateTime>>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -54,6 +56,7 @@ impl Repository {
             metrics: None,
             deadline: None,
             rollups: Default::default(),
+            newest: Default::default(),
         }
     }
 
@@ -101,6 +104,7 @@ impl Repository {
                 None
             }
         };
+        *self.newest.write().unwrap_or_else(|e| e.into_inner()) = live.newest;
         let mut current = self.rollups.write().unwrap_or_else(|e| e.into_inner());
         if *current != cutoff {
             match cutoff {
@@ -158,6 +162,12 @@ impl Repository {
             checksums,
             repaired,
         })
+    }
+
+    /// The newest hour of the hourly table as the last freshness probe saw it (`None`: no
+    /// probe yet, or an empty table).
+    pub fn newest_seen(&self) -> Option<NaiveDateTime> {
+        *self.newest.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -35,6 +35,29 @@ pub struct LocalShift {
     pub spans: Vec<(NaiveDateTime, i32)>,
 }
 
+impl LocalShift {
+    /// The spans that hold the hours of `range`: the one its start is in and those that start
+    /// inside it. A part of a query inside one span then shifts by one offset, without a CASE.
+    pub fn within(&self, range: TimeRange) -> LocalShift {
+        let first = range.from.map_or(0, |from| {
+            self.spans
+                .iter()
+                .rposition(|(start, _)| *start <= from)
+                .unwrap_or(0)
+        });
+        let Some((held, later)) = self.spans.get(first..).and_then(<[_]>::split_first) else {
+            return self.clone();
+        };
+        let mut spans = vec![*held];
+        spans.extend(
+            later
+                .iter()
+                .filter(|(start, _)| range.to.is_none_or(|to| *start < to)),
+        );
+        LocalShift { spans }
+    }
+}
+
 impl Aggregate {
     /// Whether hour buckets come back as the raw timestamps, to be merged by hour in Rust
     /// ([`hour_is_raw`]). Not when the rows are limited: the limit would count timestamps
@@ -491,7 +514,7 @@ fn aggregate_from(
                 time_group,
                 source.time_column(),
                 source.whole_hours(),
-                shift,
+                &shift.within(range),
             ),
             None => bucket_on(
                 backend,
@@ -965,6 +988,44 @@ mod tests {
     }
 
     #[test]
+    fn a_part_inside_one_span_shifts_by_its_offset_alone() {
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let shift = LocalShift {
+            spans: vec![
+                (at("2026-03-01 00:00:00"), -5 * 3600),
+                (at("2026-03-08 07:00:00"), -4 * 3600),
+                (at("2026-11-01 06:00:00"), -5 * 3600),
+            ],
+        };
+        let within = |from: Option<&str>, to: Option<&str>| {
+            shift
+                .within(TimeRange {
+                    from: from.map(at),
+                    to: to.map(at),
+                })
+                .spans
+                .iter()
+                .map(|(_, seconds)| seconds / 3600)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            within(Some("2026-03-10 04:00:00"), Some("2026-10-01 04:00:00")),
+            [-4]
+        );
+        assert_eq!(
+            within(Some("2026-03-08 07:00:00"), Some("2026-11-01 06:00:00")),
+            [-4]
+        );
+        assert_eq!(
+            within(Some("2026-03-08 06:00:00"), Some("2026-11-01 07:00:00")),
+            [-5, -4, -5]
+        );
+        assert_eq!(within(None, Some("2026-03-08 07:00:00")), [-5]);
+        assert_eq!(within(Some("2026-12-01 00:00:00"), None), [-5]);
+        assert_eq!(within(None, None), [-5, -4, -5]);
+    }
+
+    #[test]
     fn local_buckets_shift_each_hour_by_the_offset_of_its_span() {
         let mut q = sample();
         q.time_group = Some(TimeGroup::Day);
@@ -975,6 +1036,10 @@ mod tests {
                 (at("2026-11-01 06:00:00"), -5 * 3600),
             ],
         });
+        q.range = TimeRange {
+            from: Some(at("2026-10-31 04:00:00")),
+            to: Some(at("2026-11-03 05:00:00")),
+        };
         for backend in [DbBackend::Postgres, DbBackend::MySql, DbBackend::Sqlite] {
             let sql = backend
                 .build(&aggregate(backend, "hourly_download_data", &q))

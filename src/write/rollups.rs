@@ -474,75 +474,83 @@ async fn rebuild_windows<C: ConnectionTrait>(
     day: NaiveDate,
     until: Option<NaiveDateTime>,
 ) -> Result<(), DbErr> {
-    use sea_orm::sea_query::{Condition, JoinType, UnionType};
-    let backend = conn.get_database_backend();
     let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let window = Duration::days(1);
-    let starts: Vec<NaiveDateTime> = (0..24)
-        .map(|h| from + Duration::hours(h))
-        .filter(|s| until.is_some_and(|until| *s < until))
-        .collect();
     for (rollup, finer, dimensions) in WINDOW_ROLLUPS {
         let delete = Query::delete()
             .from_table(Alias::new(*rollup))
             .and_where(Expr::col(Alias::new("hour")).gte(from))
-            .and_where(Expr::col(Alias::new("hour")).lt(from + window))
+            .and_where(Expr::col(Alias::new("hour")).lt(from + Duration::days(1)))
             .to_owned();
         conn.execute(&delete).await?;
-        // The starts and ends of the windows, as a derived table of bound values.
-        let bounds = |start: NaiveDateTime| {
-            Query::select()
-                .expr_as(Expr::val(start), Alias::new("ws"))
-                .expr_as(Expr::val(start + window), Alias::new("we"))
-                .to_owned()
-        };
-        let Some((first, rest)) = starts.split_first() else {
+        let Some(select) = window_sums(conn.get_database_backend(), finer, dimensions, day, until)
+        else {
             continue;
         };
-        let mut windows = bounds(*first);
-        for start in rest {
-            windows.union(UnionType::All, bounds(*start));
-        }
-        let hour = Expr::col((Alias::new("h"), Alias::new("hour")));
-        let mut select = Query::select();
-        select
-            .from_subquery(windows, Alias::new("w"))
-            .join_as(
-                JoinType::InnerJoin,
-                Alias::new(*finer),
-                Alias::new("h"),
-                Condition::all()
-                    .add(
-                        hour.clone()
-                            .gte(Expr::col((Alias::new("w"), Alias::new("ws")))),
-                    )
-                    .add(
-                        hour.clone()
-                            .lt(Expr::col((Alias::new("w"), Alias::new("we")))),
-                    ),
-            )
-            .and_where(hour.clone().gte(from))
-            .and_where(hour.lt(from + window + window))
-            .expr(Expr::col((Alias::new("w"), Alias::new("ws"))))
-            .add_group_by([Expr::col((Alias::new("w"), Alias::new("ws")))])
-            .order_by_expr(
-                Expr::col((Alias::new("w"), Alias::new("ws"))),
-                sea_orm::sea_query::Order::Asc,
-            );
-        for dimension in *dimensions {
-            let expr = dimension_expr(backend, *dimension);
-            select.expr(expr.clone());
-            select.add_group_by([expr]);
-        }
-        select
-            .expr(sql::sum_column(backend, "primary_sum"))
-            .expr(sql::sum_column(backend, "cross_sum"));
         let mut columns = vec!["hour"];
         columns.extend(dimensions.iter().map(|d| d.as_str()));
         columns.extend(["primary_sum", "cross_sum"]);
         insert_select(conn, rollup, &columns, select).await?;
     }
     Ok(())
+}
+
+/// The rows of the windows that start in `day` (before `until`), summed from the per-hour
+/// rollup `finer` by `dimensions`, in the order of their start: columns `hour`, `d0`.., `p`
+/// and `c` (as [`rollup_groups`] reads a table). `None` when no window starts there.
+fn window_sums(
+    backend: sea_orm::DbBackend,
+    finer: &str,
+    dimensions: &[Dimension],
+    day: NaiveDate,
+    until: Option<NaiveDateTime>,
+) -> Option<sea_orm::sea_query::SelectStatement> {
+    use sea_orm::sea_query::{Condition, JoinType, UnionType};
+    let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let window = Duration::days(1);
+    let starts: Vec<NaiveDateTime> = (0..24)
+        .map(|h| from + Duration::hours(h))
+        .filter(|s| until.is_some_and(|until| *s < until))
+        .collect();
+    // The starts and ends of the windows, as a derived table of bound values.
+    let bounds = |start: NaiveDateTime| {
+        Query::select()
+            .expr_as(Expr::val(start), Alias::new("ws"))
+            .expr_as(Expr::val(start + window), Alias::new("we"))
+            .to_owned()
+    };
+    let (first, rest) = starts.split_first()?;
+    let mut windows = bounds(*first);
+    for start in rest {
+        windows.union(UnionType::All, bounds(*start));
+    }
+    let hour = Expr::col((Alias::new("h"), Alias::new("hour")));
+    let start = Expr::col((Alias::new("w"), Alias::new("ws")));
+    let mut select = Query::select();
+    select
+        .from_subquery(windows, Alias::new("w"))
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new(finer),
+            Alias::new("h"),
+            Condition::all().add(hour.clone().gte(start.clone())).add(
+                hour.clone()
+                    .lt(Expr::col((Alias::new("w"), Alias::new("we")))),
+            ),
+        )
+        .and_where(hour.clone().gte(from))
+        .and_where(hour.lt(from + window + window))
+        .expr_as(start.clone(), Alias::new("hour"))
+        .add_group_by([start.clone()])
+        .order_by_expr(start, sea_orm::sea_query::Order::Asc);
+    for (i, dimension) in dimensions.iter().enumerate() {
+        let expr = dimension_expr(backend, *dimension);
+        select.expr_as(expr.clone(), Alias::new(format!("d{i}")));
+        select.add_group_by([expr]);
+    }
+    select
+        .expr_as(sql::sum_column(backend, "primary_sum"), Alias::new("p"))
+        .expr_as(sql::sum_column(backend, "cross_sum"), Alias::new("c"));
+    Some(select)
 }
 
 /// The start of the newest hour in the hourly table.
@@ -691,6 +699,30 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
         progress.inc(1);
     }
     drop(progress);
+    // The windows, compared with sums of the per-hour rollups they are made of (from the day
+    // before the first: its windows hold the first day's first hours). Those of the days that
+    // differ, and of the days before them, are rebuilt anyway.
+    let rebuilt = window_days(&differed.iter().copied().collect(), None, None);
+    let window_days: Vec<NaiveDate> = days
+        .first()
+        .map(|d| *d - Duration::days(1))
+        .into_iter()
+        .chain(days.iter().copied())
+        .collect();
+    let mut windows_differed = BTreeSet::new();
+    let mut progress = Progress::new(
+        "verifying 24-hour windows",
+        window_days.len() as u64,
+        "days",
+    );
+    for day in &window_days {
+        if !rebuilt.contains(day) && windows_differ(db, *day, watermark).await? {
+            log::info!("24-hour windows that start on {day} differ from the hourly rollups");
+            windows_differed.insert(*day);
+        }
+        progress.inc(1);
+    }
+    drop(progress);
     // One transaction: no answer reads the repaired days with months, years or windows that
     // are not summed from them yet.
     let tx = db.begin().await?;
@@ -710,16 +742,17 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
                 cover_day(&tx, table, *day, watermark).await?;
             }
         }
+    }
+    if !differed.is_empty() || !windows_differed.is_empty() {
         mark_repaired(&tx).await?;
     }
-    // The month, year and window rollups are sums of the day (and hour) rollups, which are
-    // exact now: every month, year and window the held days span is summed again from them
-    // (windows from the day before the first: they hold its first hours).
     let until = crate::stats::plan::watermark(&tx).await?;
-    let window_days = days.first().map(|d| *d - Duration::days(1)).into_iter();
-    for day in window_days.chain(days.iter().copied()) {
-        rebuild_windows(&tx, day, until).await?;
+    let moved = (until != Some(watermark)).then_some(watermark);
+    for day in window_days_after(&differed, moved, until).union(&windows_differed) {
+        rebuild_windows(&tx, *day, until).await?;
     }
+    // The month and year rollups are sums of the day (and hour) rollups, which are exact now:
+    // every month and year the held days span is summed again from them.
     let months: BTreeSet<NaiveDate> = days.iter().filter_map(|d| d.with_day(1)).collect();
     for month in &months {
         rebuild_period(&tx, *month, PERIOD_MONTH).await?;
@@ -729,15 +762,60 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
         rebuild_period(&tx, *year, PERIOD_YEAR).await?;
     }
     tx.commit().await?;
-    if !differed.is_empty() {
-        let tables: Vec<&str> = VERIFIED_ROLLUPS.iter().map(|r| r.table).collect();
+    if !differed.is_empty() || !windows_differed.is_empty() {
+        let windows = WINDOW_ROLLUPS.iter().map(|t| t.0);
+        let tables: Vec<&str> = VERIFIED_ROLLUPS
+            .iter()
+            .map(|r| r.table)
+            .chain(windows)
+            .collect();
         super::analyze(db, &tables).await?;
     }
+    let mut differed: BTreeSet<NaiveDate> = differed.into_iter().collect();
+    differed.extend(windows_differed);
     Ok(VerifyReport {
         days_checked: days.len(),
-        differed,
+        differed: differed.into_iter().collect(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The days whose windows to rebuild after `changed` days were rebuilt and the watermark
+/// moved from `old` (if it did) to `new`: see [`window_days`].
+fn window_days_after(
+    changed: &[NaiveDate],
+    old: Option<NaiveDateTime>,
+    new: Option<NaiveDateTime>,
+) -> BTreeSet<NaiveDate> {
+    window_days(&changed.iter().copied().collect(), old, new)
+}
+
+/// Whether the windows that start on `day` differ from the sums of the per-hour rollups they
+/// are made of (in any window table).
+async fn windows_differ(
+    db: &DatabaseConnection,
+    day: NaiveDate,
+    watermark: NaiveDateTime,
+) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    let from = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    for (rollup, finer, dimensions) in WINDOW_ROLLUPS {
+        let table = RollupTable {
+            table: rollup,
+            per_hour: true,
+            dimensions,
+            rows: false,
+        };
+        let held = rollup_groups(db, &table, day, from, from + Duration::days(1)).await?;
+        let computed = match window_sums(backend, finer, dimensions, day, Some(watermark)) {
+            Some(select) => groups(db, &table, &select).await?,
+            None => Groups::new(),
+        };
+        if held != computed {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Every day from the first one the hourly table or the rollups have through the watermark's

@@ -71,6 +71,8 @@ const OLD_DAY: &str =
     "/api/get_data?model=hourly&group_by=country&start_date=2026-11-01&end_date=2026-11-01";
 const ALL: &str = "/api/get_data?model=hourly&group_by=country";
 const ALL_CROSS: &str = "/api/get_data?model=hourly&group_by=country&metric=cross";
+/// Local days read from the 24-hour window rollups (the one of the watermark partial).
+const LOCAL: &str = "/api/get_data?model=hourly&group_by=country&time_group=day&timezone=America/New_York&start_date=2026-10-31&end_date=2026-11-20";
 
 /// Each request with the answer the model computes from the table's rows.
 async fn expected(db: &TestDb) -> Vec<(&'static str, Value)> {
@@ -93,6 +95,14 @@ async fn expected(db: &TestDb) -> Vec<(&'static str, Value)> {
             ALL_CROSS,
             model::get_data(&rows, "country", None, None, "cross", |_| true),
         ),
+        (LOCAL, {
+            let tz = chrono_tz::America::New_York;
+            let keep = |r: &Row| {
+                let day = model::local_day(r.start, tz).to_string();
+                ("2026-10-31".to_string()..="2026-11-20".to_string()).contains(&day)
+            };
+            model::get_data_in(&rows, "country", None, Some("day"), "primary", tz, keep)
+        }),
     ]
 }
 
@@ -299,6 +309,35 @@ async fn counts_moved_between_countries_in_an_older_hour_are_repaired_by_refresh
     eventually_as_the_table_says(&app, &app.db, Duration::from_secs(3), "day repaired").await;
     let fresh = start_on(&app.db).await;
     eventually_as_the_table_says(&fresh, &app.db, Duration::ZERO, "fresh, day repaired").await;
+    // A wrong 24-hour window (New York's 2026-11-19, which holds germany's 2026-11-20 02:00)
+    // is found against the per-hour rollups it sums, and rebuilt.
+    let corrupted = app
+        .db
+        .writer
+        .execute_unprepared(
+            "UPDATE rollup_window_country SET primary_sum = primary_sum + 100 \
+             WHERE hour = '2026-11-19 05:00:00' AND country = 'germany'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(corrupted.rows_affected(), 1, "{backend:?}");
+    let fresh = start_on(&app.db).await;
+    assert_ne!(
+        fresh.get_json(LOCAL).await,
+        expected(&app.db).await.last().unwrap().1,
+        "{backend:?}: the corrupted window is read"
+    );
+    let out = run_cli(&app.db.url, &["refresh-rollups", "--verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("20 day(s) checked")
+            && stdout.contains("1 differed and were rebuilt: 2026-11-19"),
+        "{backend:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually_as_the_table_says(&app, &app.db, Duration::from_secs(3), "window repaired").await;
+    let fresh = start_on(&app.db).await;
+    eventually_as_the_table_says(&fresh, &app.db, Duration::ZERO, "fresh, window repaired").await;
     app.finish().await;
 }
 
