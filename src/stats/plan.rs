@@ -200,25 +200,16 @@ const MOST_WINDOWS: i32 = 1000;
 /// the day rollups (a day of 25 hours, when the clocks go back, adds its last hour). At the
 /// watermark the window rollups hold, like the day rollups, the partial windows that start
 /// before it with their hours before it, so the local day that holds the watermark is a
-/// window row too. The rest (a partial first day, days of 23 hours, the hours from the cutoff
-/// on) is read as [`aligned_segments`] reads it. Each hour of the range is in exactly one part.
+/// window row too. A window part reads the local days that start in its range, which runs
+/// from a day's start to the start of the day after its last. The rest (a partial first day,
+/// days of 23 hours, the hours from the cutoff on) is read as [`aligned_segments`] reads it.
+/// Each hour of the range is in exactly one part.
 fn local_segments(
     q: &Aggregate,
     cutoff: Cutoff,
     shift: &LocalShift,
     window: Source,
 ) -> Vec<Segment> {
-    let offset_at = |h: NaiveDateTime| {
-        shift
-            .spans
-            .iter()
-            .rev()
-            .find(|(from, _)| h >= *from)
-            .or(shift.spans.first())
-            .map_or(0, |(_, seconds)| *seconds)
-    };
-    // Each UTC hour is in the local day where it starts.
-    let day_of = |h: NaiveDateTime| (h + Duration::seconds(i64::from(offset_at(h)))).date();
     let Some(first) = q.range.from.or(shift.spans.first().map(|(from, _)| *from)) else {
         return aligned_segments(q, Some(cutoff));
     };
@@ -234,15 +225,16 @@ fn local_segments(
         aligned_segments(&part, Some(cutoff))
     };
     let mut parts: Vec<Segment> = Vec::new();
-    // The start of what no window part has read yet.
+    // The window part being extended, by index into `parts`.
+    let mut run: Option<usize> = None;
+    // The start of what no part has read yet.
     let mut unread = q.range.from;
     let mut pos = floor(first, Grain::Hour);
     if pos < first {
         pos += hour;
     }
     while pos < stop {
-        let local = day_of(pos);
-        let starts_day = day_of(pos - hour) != local;
+        let local = shift.local_day(pos);
         // The hours the window from `pos` holds and the query reads: all 24 of them, or the
         // watermark's partial window up to it, if they are all in this local day.
         let end = if pos + day <= stop {
@@ -252,30 +244,34 @@ fn local_segments(
         } else {
             break;
         };
-        if !(starts_day && day_of(end - hour) == local) {
+        if !(shift.starts_day(pos) && shift.local_day(end - hour) == local) {
             pos += hour;
             continue;
         }
-        let extends = parts.last_mut().filter(|last| {
-            last.source == window
-                && last.range.to == Some(pos)
-                && unread == Some(pos)
-                && last
+        // Where the next local day starts (past a 25-hour day's last hour).
+        let mut next = pos + day;
+        while shift.local_day(next) == local {
+            next += hour;
+        }
+        if unread != Some(pos) {
+            parts.extend(gap(unread, Some(pos)));
+        }
+        let extends = run.filter(|i| {
+            parts[*i].range.to == Some(pos)
+                && parts[*i]
                     .range
                     .from
                     .is_some_and(|from| (pos - from).num_days() < i64::from(MOST_WINDOWS))
         });
         match extends {
-            Some(last) => last.range.to = Some(pos + day),
+            Some(i) => parts[i].range.to = Some(next),
             None => {
-                if unread != Some(pos) {
-                    parts.extend(gap(unread, Some(pos)));
-                }
+                run = Some(parts.len());
                 parts.push(Segment {
                     source: window,
                     range: TimeRange {
                         from: Some(pos),
-                        to: Some(pos + day),
+                        to: Some(next),
                     },
                 });
             }
@@ -844,8 +840,8 @@ mod tests {
                 }
             }
         }
-        // New York's week around the fall-back day: windows, and the last hour of the
-        // 25-hour day.
+        // New York's week around the fall-back day: one part of windows, and the last hour
+        // of the 25-hour day.
         let mut query = q(vec![Category], Some(TimeGroup::Day), vec![]);
         query.shift = Some(LocalShift {
             spans: zones[0].clone(),
@@ -860,17 +856,12 @@ mod tests {
                 (
                     Source::RollupWindowCategory,
                     s("2026-10-29 04:00"),
-                    s("2026-11-02 04:00")
+                    s("2026-11-04 05:00")
                 ),
                 (
                     Source::RollupHourCategory,
                     s("2026-11-02 04:00"),
                     s("2026-11-02 05:00")
-                ),
-                (
-                    Source::RollupWindowCategory,
-                    s("2026-11-02 05:00"),
-                    s("2026-11-04 05:00")
                 ),
             ]
         );
@@ -934,9 +925,9 @@ mod tests {
             for p in &parts {
                 if p.source.window() {
                     let (from, to) = (p.range.from.unwrap(), p.range.to.unwrap());
-                    assert_eq!((to - from).num_hours() % 24, 0, "{p:?}");
-                    let mut start = from;
-                    while start < to {
+                    let shift = query.shift.as_ref().unwrap();
+                    assert!(shift.starts_day(from) && shift.starts_day(to), "{p:?}");
+                    for start in shift.day_starts(from, to) {
                         // A window holds the 24 hours from its start, those before the
                         // watermark: whole before the cutoff, or partial at the watermark.
                         let end = Ord::min(start + Duration::days(1), watermark);
@@ -950,7 +941,6 @@ mod tests {
                         if hour >= start && hour < end {
                             readers += 1;
                         }
-                        start += Duration::days(1);
                     }
                 } else {
                     let start = floor(hour, p.source.grain());

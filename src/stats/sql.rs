@@ -36,6 +36,43 @@ pub struct LocalShift {
 }
 
 impl LocalShift {
+    /// The offset in force at the UTC hour `h` (the oldest span's before the first start).
+    fn offset_at(&self, h: NaiveDateTime) -> i32 {
+        self.spans
+            .iter()
+            .rev()
+            .find(|(from, _)| h >= *from)
+            .or(self.spans.first())
+            .map_or(0, |(_, seconds)| *seconds)
+    }
+
+    /// The local day of the UTC hour that starts at `h`: each hour is in the local day where
+    /// it starts.
+    pub fn local_day(&self, h: NaiveDateTime) -> chrono::NaiveDate {
+        (h + chrono::Duration::seconds(i64::from(self.offset_at(h)))).date()
+    }
+
+    /// Whether the UTC hour `h` is the first of its local day.
+    pub fn starts_day(&self, h: NaiveDateTime) -> bool {
+        self.local_day(h - chrono::Duration::hours(1)) != self.local_day(h)
+    }
+
+    /// The first UTC hours of the local days that start in `[from, to)` (whole hours).
+    pub fn day_starts(&self, from: NaiveDateTime, to: NaiveDateTime) -> Vec<NaiveDateTime> {
+        let mut starts = Vec::new();
+        let mut h = from;
+        while h < to {
+            if self.starts_day(h) {
+                starts.push(h);
+                // The next local day starts 23 hours later at the earliest.
+                h += chrono::Duration::hours(23);
+            } else {
+                h += chrono::Duration::hours(1);
+            }
+        }
+        starts
+    }
+
     /// The spans that hold the hours of `range`: the one its start is in and those that start
     /// inside it. A part of a query inside one span then shifts by one offset, without a CASE.
     pub fn within(&self, range: TimeRange) -> LocalShift {
@@ -471,8 +508,8 @@ impl Source {
 
 /// One part of a planned aggregate: `source` read over `range`, in datetimes; for a source of
 /// dates the bounds are the first days of its periods (the planner aligns them). A window
-/// source is read at `range.from` and every 24 hours after it before `range.to`: the starts
-/// of local days of 24 hours, each one row per key.
+/// source is read at the first hour of each local day (of the query's zone) that starts in
+/// the range, one row per key (see `plan::local_segments`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
     pub source: Source,
@@ -536,8 +573,11 @@ fn aggregate_from(
     }
     let time = Expr::col(Alias::new(source.time_column()));
     if source.window() {
-        let starts = std::iter::successors(range.from, |s| Some(*s + chrono::Duration::days(1)))
-            .take_while(|s| range.to.is_some_and(|to| *s < to));
+        // The window of each local day that starts in the part (see `plan::local_segments`).
+        let starts = match (&q.shift, range.from, range.to) {
+            (Some(shift), Some(from), Some(to)) => shift.day_starts(from, to),
+            _ => Vec::new(),
+        };
         select.and_where(time.is_in(starts));
     } else if source.by_date() {
         if let Some(from) = range.from {
