@@ -703,7 +703,7 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
     // before the first: its windows hold the first day's first hours). Those of the days that
     // differ, and of the days before them, are rebuilt anyway.
     let rebuilt = window_days(&differed.iter().copied().collect(), None, None);
-    let window_days: Vec<NaiveDate> = days
+    let window_starts: Vec<NaiveDate> = days
         .first()
         .map(|d| *d - Duration::days(1))
         .into_iter()
@@ -712,10 +712,10 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
     let mut windows_differed = BTreeSet::new();
     let mut progress = Progress::new(
         "verifying 24-hour windows",
-        window_days.len() as u64,
+        window_starts.len() as u64,
         "days",
     );
-    for day in &window_days {
+    for day in &window_starts {
         if !rebuilt.contains(day) && windows_differ(db, *day, watermark).await? {
             log::info!("24-hour windows that start on {day} differ from the hourly rollups");
             windows_differed.insert(*day);
@@ -748,7 +748,8 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
     }
     let until = crate::stats::plan::watermark(&tx).await?;
     let moved = (until != Some(watermark)).then_some(watermark);
-    for day in window_days_after(&differed, moved, until).union(&windows_differed) {
+    let differed_days: BTreeSet<NaiveDate> = differed.iter().copied().collect();
+    for day in window_days(&differed_days, moved, until).union(&windows_differed) {
         rebuild_windows(&tx, *day, until).await?;
     }
     // The month and year rollups are sums of the day (and hour) rollups, which are exact now:
@@ -778,16 +779,6 @@ pub async fn verify(db: &DatabaseConnection, table: &str) -> Result<VerifyReport
         differed: differed.into_iter().collect(),
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// The days whose windows to rebuild after `changed` days were rebuilt and the watermark
-/// moved from `old` (if it did) to `new`: see [`window_days`].
-fn window_days_after(
-    changed: &[NaiveDate],
-    old: Option<NaiveDateTime>,
-    new: Option<NaiveDateTime>,
-) -> BTreeSet<NaiveDate> {
-    window_days(&changed.iter().copied().collect(), old, new)
 }
 
 /// Whether the windows that start on `day` differ from the sums of the per-hour rollups they
