@@ -175,14 +175,18 @@ pub fn segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
     aligned_segments(q, cutoff)
 }
 
-/// The window rollup that keeps every dimension `q` uses, if one does.
-fn window_source(q: &Aggregate) -> Option<Source> {
-    let used: Vec<Dimension> = q
-        .dimensions
+/// The dimensions `q` groups or filters by: a rollup must keep each of them.
+fn used_dimensions(q: &Aggregate) -> BTreeSet<Dimension> {
+    q.dimensions
         .iter()
         .copied()
         .chain(q.filters.iter().map(|f| f.dimension))
-        .collect();
+        .collect()
+}
+
+/// The window rollup that keeps every dimension `q` uses, if one does.
+fn window_source(q: &Aggregate) -> Option<Source> {
+    let used = used_dimensions(q);
     if used.is_empty() {
         // Totals come from the per-hour totals: 24 rows a day.
         return None;
@@ -300,12 +304,7 @@ pub fn aligned_segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
     let Some(cutoff) = cutoff else {
         return hourly(q.range);
     };
-    let dimensions: BTreeSet<Dimension> = q
-        .dimensions
-        .iter()
-        .copied()
-        .chain(q.filters.iter().map(|f| f.dimension))
-        .collect();
+    let dimensions = used_dimensions(q);
     let mut grains: Vec<(Grain, Source)> = grains_for(q)
         .iter()
         .filter_map(|g| source_of(*g, &dimensions).map(|s| (*g, s)))
