@@ -140,8 +140,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(&settings.log);
-    match execute(cli.command.unwrap_or(Command::Serve), settings).await {
+    let log_writer = crate::logging::init(&settings.log);
+    let outcome = execute(cli.command.unwrap_or(Command::Serve), settings).await;
+    // Queued log lines go out before the final message, which they precede.
+    drop(log_writer);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stats-backend: {}", describe(&e));

@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Write};
 
 use log::kv::{Key, Value, VisitSource};
-use serde_json::{Map, Value as Json};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
 use crate::settings::{LogFormat, LogSettings};
 
@@ -17,17 +17,39 @@ use crate::settings::{LogFormat, LogSettings};
 const QUIET_BY_DEFAULT: &str = "sqlx::postgres::notice=warn,sea_orm_migration=warn";
 
 /// Installs the logger. `RUST_LOG`, when set, replaces `log.level` and the quiet defaults.
-pub fn init(settings: &LogSettings) {
+///
+/// Unless a person watches the terminal, lines go through a writer thread: env_logger writes
+/// and flushes standard error under a lock for every line, which cost a third of the warm
+/// throughput once every request logged its access line (docs/PERFORMANCE.md, "Access lines").
+/// The thread writes what has queued up in one go. Keep the guard until the end: dropping it
+/// writes out what is still queued.
+pub fn init(settings: &LogSettings) -> Option<WorkerGuard> {
     let default_filter = format!("{},{QUIET_BY_DEFAULT}", settings.level);
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
-    if json(settings.format) {
+    let json = json(settings.format);
+    if json {
+        // serde_json escapes control characters, so a JSON line holds no terminal escapes
+        // and the colour stripping of env_logger (a pass over every byte) has nothing to do.
+        builder.write_style(env_logger::WriteStyle::Always);
         builder.format(|buf, record| {
-            let line = serde_json::to_string(&entry(record)).unwrap_or_default();
-            writeln!(buf, "{line}")
+            serde_json::to_writer(&mut *buf, &Entry(record)).map_err(std::io::Error::other)?;
+            writeln!(buf)
         });
     }
+    let guard = if std::io::stderr().is_terminal() {
+        None
+    } else {
+        // Not lossy: a burst waits for the writer rather than losing an error line.
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("log-writer")
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        builder.target(env_logger::Target::Pipe(Box::new(writer)));
+        Some(guard)
+    };
     builder.init();
+    guard
 }
 
 /// Whether lines are JSON: `auto` means JSON unless a person is watching the terminal.
@@ -39,22 +61,56 @@ fn json(format: LogFormat) -> bool {
     }
 }
 
-/// One log record as a Cloud Logging structured entry.
-pub fn entry(record: &log::Record<'_>) -> Map<String, Json> {
-    let mut fields = Map::new();
-    fields.insert("severity".into(), severity(record.level()).into());
-    fields.insert("message".into(), record.args().to_string().into());
-    fields.insert(
-        "time".into(),
-        chrono::Utc::now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            .into(),
-    );
-    fields.insert("target".into(), record.target().into());
-    let mut visitor = Fields(&mut fields);
-    // A field that fails to visit is left out; the line itself still goes out.
-    let _ = record.key_values().visit(&mut visitor);
-    fields
+/// One log record as a Cloud Logging structured entry, written straight out: every request
+/// logs one, so no JSON tree is built for it.
+pub struct Entry<'a, 'r>(pub &'a log::Record<'r>);
+
+impl serde::Serialize for Entry<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let record = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("severity", severity(record.level()))?;
+        map.serialize_entry("message", &Display(record.args()))?;
+        map.serialize_entry(
+            "time",
+            &Display(humantime::format_rfc3339_micros(
+                std::time::SystemTime::now(),
+            )),
+        )?;
+        map.serialize_entry("target", record.target())?;
+        let kvs = record.key_values();
+        if let Some(id) = kvs.get(Key::from_str("request_id")) {
+            map.serialize_entry("logging.googleapis.com/labels", &Labels(id))?;
+        }
+        let mut fields = Fields { map, error: None };
+        // A field that fails to visit is left out; the line itself still goes out.
+        let _ = kvs.visit(&mut fields);
+        if let Some(e) = fields.error {
+            return Err(e);
+        }
+        fields.map.end()
+    }
+}
+
+/// A `Display` value serialized as a string, without an intermediate `String`.
+struct Display<T>(T);
+
+impl<T: std::fmt::Display> serde::Serialize for Display<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+struct Labels<'v>(Value<'v>);
+
+impl serde::Serialize for Labels<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("request_id", &self.0)?;
+        map.end()
+    }
 }
 
 /// Cloud Logging's names for the levels.
@@ -67,24 +123,19 @@ fn severity(level: log::Level) -> &'static str {
     }
 }
 
-struct Fields<'a>(&'a mut Map<String, Json>);
+struct Fields<M: serde::ser::SerializeMap> {
+    map: M,
+    error: Option<M::Error>,
+}
 
-impl<'kvs> VisitSource<'kvs> for Fields<'_> {
+impl<'kvs, M: serde::ser::SerializeMap> VisitSource<'kvs> for Fields<M> {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
-        let value = serde_json::to_value(&value).unwrap_or(Json::Null);
-        match key.as_str() {
-            "request_id" => {
-                let labels = self
-                    .0
-                    .entry("logging.googleapis.com/labels")
-                    .or_insert_with(|| Json::Object(Map::new()));
-                if let Json::Object(labels) = labels {
-                    labels.insert("request_id".into(), value);
-                }
-            }
-            other => {
-                self.0.insert(other.into(), value);
-            }
+        // `request_id` went into the labels.
+        if key.as_str() == "request_id" || self.error.is_some() {
+            return Ok(());
+        }
+        if let Err(e) = self.map.serialize_entry(key.as_str(), &value) {
+            self.error = Some(e);
         }
         Ok(())
     }
@@ -109,7 +160,7 @@ mod tests {
                 .args(args)
                 .key_values(&kvs)
                 .build();
-            let fields = entry(&record);
+            let fields = serde_json::to_value(Entry(&record)).unwrap();
             assert_eq!(fields["severity"], "WARNING");
             assert_eq!(fields["message"], "GET /api/x 200");
             assert_eq!(

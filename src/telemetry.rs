@@ -148,26 +148,55 @@ fn access_line<B: actix_web::body::MessageBody>(
     };
     let elapsed = started.elapsed();
     let connection = request.connection_info();
-    let http_request = serde_json::json!({
-        "requestMethod": request.method().as_str(),
-        "requestUrl": request.uri().to_string(),
-        "status": status,
-        "responseSize": size.to_string(),
-        "userAgent": request
+    let uri = request.uri().to_string();
+    let size_text = size.to_string();
+    let latency = format!("{:.6}s", elapsed.as_secs_f64());
+    let http_request = HttpRequestEntry {
+        request_method: request.method().as_str(),
+        request_url: &uri,
+        status,
+        response_size: &size_text,
+        user_agent: request
             .headers()
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
-        "remoteIp": connection.realip_remote_addr(),
-        "protocol": format!("{:?}", request.version()),
-        "latency": format!("{:.6}s", elapsed.as_secs_f64()),
-    });
+        remote_ip: connection.realip_remote_addr(),
+        protocol: protocol(request.version()),
+        latency: &latency,
+    };
     log::info!(
         target: "access",
         request_id = id,
         httpRequest:serde = http_request;
-        "{} {} {status} {size} B {:.1} ms id={id}",
+        "{} {uri} {status} {size} B {:.1} ms id={id}",
         request.method(),
-        request.uri(),
         elapsed.as_secs_f64() * 1000.0
     );
+}
+
+/// Cloud Logging's `httpRequest` object, borrowed from the request: one access line is
+/// written per request, so it builds no JSON tree of its own.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpRequestEntry<'a> {
+    request_method: &'a str,
+    request_url: &'a str,
+    status: u16,
+    // A string, as the LogEntry format has it (int64 in JSON).
+    response_size: &'a str,
+    user_agent: Option<&'a str>,
+    remote_ip: Option<&'a str>,
+    protocol: &'static str,
+    latency: &'a str,
+}
+
+fn protocol(version: actix_web::http::Version) -> &'static str {
+    use actix_web::http::Version;
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
 }
