@@ -17,6 +17,7 @@ mod m20261201_000030_hourly_change_log;
 mod m20261201_000040_rollup_hour_checksum;
 mod m20261201_000050_month_and_year_rollups;
 mod m20261201_000060_day_window_rollups;
+mod m20261201_000070_rollup_filter_indexes;
 
 pub use m20261201_000030_hourly_change_log::change_log_sql;
 
@@ -57,6 +58,7 @@ impl MigratorTraitSelf for Migrator {
             Box::new(m20261201_000040_rollup_hour_checksum::Migration),
             Box::new(m20261201_000050_month_and_year_rollups::Migration),
             Box::new(m20261201_000060_day_window_rollups::Migration),
+            Box::new(m20261201_000070_rollup_filter_indexes::Migration),
         ]
     }
 }

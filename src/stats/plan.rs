@@ -120,7 +120,14 @@ fn epoch() -> NaiveDateTime {
 /// come from the per-hour totals at every grain: a year of them is 8,760 rows.
 fn source_of(grain: Grain, dimensions: &BTreeSet<Dimension>) -> Option<Source> {
     if dimensions.is_empty() {
-        return (grain == Grain::Hour).then_some(Source::RollupHour);
+        // Totals: 24 rows a day from the per-hour totals, a few a month from the months by
+        // download type (their sum is the month's total), so that all-time totals by month
+        // or year cost the months, not the hours, of the history.
+        return match grain {
+            Grain::Hour => Some(Source::RollupHour),
+            Grain::Month => Some(Source::RollupMonthDownloadType),
+            Grain::Day | Grain::Year => None,
+        };
     }
     let candidates: &[Source] = match grain {
         Grain::Hour => &[
@@ -310,11 +317,12 @@ pub fn aligned_segments(q: &Aggregate, cutoff: Option<Cutoff>) -> Vec<Segment> {
         .filter_map(|g| source_of(*g, &dimensions).map(|s| (*g, s)))
         .collect();
     // A coarser grain is worth it only with a table as narrow as the finer one's: all time
-    // by country reads months by country, not years by category and country.
+    // by country reads months by country, not years by category and country. Totals read a
+    // few rows per period from any of their sources, so the coarsest is always worth it.
     let mut narrowest = u8::MAX;
     for i in (0..grains.len()).rev() {
         let width = grains[i].1.width();
-        if width > narrowest {
+        if width > narrowest && !dimensions.is_empty() {
             grains.remove(i);
         } else {
             narrowest = width;
@@ -620,9 +628,24 @@ mod tests {
             parts(&q(vec![Country], None, vec![DownloadType]), cutoff)[0].0,
             Source::RollupDay
         );
+        // Totals by month and all-time totals: months by download type, the watermark's
+        // month up to it; by day, the per-hour totals.
+        for time_group in [Some(TimeGroup::Month), Some(TimeGroup::Year), None] {
+            assert_eq!(
+                parts(&q(vec![], time_group, vec![]), cutoff),
+                vec![
+                    (Source::RollupMonthDownloadType, None, s("2027-01-01 00:00")),
+                    (Source::Hourly, s("2026-12-01 13:00"), None),
+                ],
+                "{time_group:?}"
+            );
+        }
         assert_eq!(
-            parts(&q(vec![], Some(TimeGroup::Month), vec![]), cutoff)[0].0,
-            Source::RollupHour
+            parts(&q(vec![], Some(TimeGroup::Day), vec![]), cutoff),
+            vec![
+                (Source::RollupHour, None, s("2026-12-01 13:00")),
+                (Source::Hourly, s("2026-12-01 13:00"), None),
+            ]
         );
         assert_eq!(
             parts(
