@@ -71,10 +71,10 @@ impl serde::Serialize for Entry<'_, '_> {
         let record = self.0;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("severity", severity(record.level()))?;
-        map.serialize_entry("message", &Display(record.args()))?;
+        map.serialize_entry("message", &Collected(record.args()))?;
         map.serialize_entry(
             "time",
-            &Display(humantime::format_rfc3339_micros(
+            &Collected(humantime::format_rfc3339_micros(
                 std::time::SystemTime::now(),
             )),
         )?;
@@ -94,9 +94,9 @@ impl serde::Serialize for Entry<'_, '_> {
 }
 
 /// A `Display` value serialized as a string, without an intermediate `String`.
-struct Display<T>(T);
+struct Collected<T>(T);
 
-impl<T: std::fmt::Display> serde::Serialize for Display<T> {
+impl<T: std::fmt::Display> serde::Serialize for Collected<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&self.0)
     }

@@ -117,7 +117,7 @@ fn epoch() -> NaiveDateTime {
 }
 
 /// The smallest rollup of `grain` that keeps every dimension in `dimensions`, if any. Totals
-/// come from the per-hour totals at every grain: a year of them is 8,760 rows.
+/// come from the per-hour totals by hour and from the months by download type by month.
 fn source_of(grain: Grain, dimensions: &BTreeSet<Dimension>) -> Option<Source> {
     if dimensions.is_empty() {
         // Totals: 24 rows a day from the per-hour totals, a few a month from the months by
